@@ -1,0 +1,59 @@
+# CreatorFlow — two commands: `make run` and `make test`.
+# Everything installs from scratch into .venv; only python3 (>= 3.11) is needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: run test lint typecheck contracts pytest install install-test bench bench-runtime bench-ingress clean format
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "CreatorFlow needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e '.[test]'
+	touch $@ $(VENV)/.run-installed
+
+install: $(VENV)/.run-installed
+install-test: $(VENV)/.test-installed
+
+run: install
+	$(BIN)/creatorflow serve
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install-test
+	$(BIN)/mypy --strict src
+
+contracts: install-test
+	$(BIN)/lint-imports
+	$(BIN)/python tools/check_bounded.py src
+
+pytest: install-test
+	$(BIN)/pytest
+
+test: lint typecheck contracts pytest
+
+format: install-test
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: bench-runtime bench-ingress
+
+bench-runtime: install-test
+	$(BIN)/python -m bench.runtime
+
+bench-ingress: install-test
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.ingress
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache

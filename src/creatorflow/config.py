@@ -1,0 +1,255 @@
+"""Configuration: shipped defaults < ``--config FILE`` < ``CREATORFLOW_*`` environment.
+
+The defaults live in the structs below and are mirrored, with a comment for every key, in
+``config/default.toml`` (a test keeps the two equal). Every value is validated with msgspec at
+start-up; a bad value raises :class:`~creatorflow.errors.ConfigError` with one line naming the
+key and the problem.
+
+Environment variables: the documented short names (``CREATORFLOW_HTTP_PORT``,
+``CREATORFLOW_DATABASE_URL``, …, see ``ENV_ALIASES``) and, for any key,
+``CREATORFLOW_<SECTION>__<KEY>`` (``CREATORFLOW_STORE__BATCH_MAX_SIZE=500``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from creatorflow.errors import ConfigError
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+MASK = "********"
+
+
+class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of config sections: unknown keys are errors, not silently ignored."""
+
+
+class HttpConfig(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    max_body_bytes: Positive = 1_048_576
+    retry_after_s: Positive = 1
+    access_log: bool = False
+
+
+class ServerConfig(Section):
+    kind: Literal["uvicorn", "hypercorn"] = "uvicorn"
+    backend: Literal["asyncio", "trio"] = "asyncio"
+    use_uvloop: bool = True
+    shutdown_grace_s: PositiveFloat = 10.0
+
+
+class StoreConfig(Section):
+    data_dir: str = "./data"
+    database_url: str = ""
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    batch_max_size: Positive = 1000
+    batch_max_wait_ms: NonNegativeFloat = 1.0
+    migrate_on_start: bool = True
+    writer_mailbox_size: Positive = 4096
+    busy_timeout_ms: Positive = 5000
+
+
+class RuntimeConfig(Section):
+    default_mailbox_size: Positive = 1024
+    restart_max: NonNegative = 5
+    restart_window_s: PositiveFloat = 30.0
+    backoff_min_ms: NonNegativeFloat = 10.0
+    backoff_max_ms: NonNegativeFloat = 5000.0
+
+
+class IngressConfig(Section):
+    mailbox_size: Positive = 8192
+    consumer_mailbox_size: Positive = 8192
+    dedupe_cache_size: Positive = 100_000
+    pump_page_size: Positive = 500
+
+
+class TikTokApp(Section):
+    app_key: str
+    app_secret: str
+
+
+class TikTokConfig(Section):
+    app_key: str = ""
+    app_secret: str = ""
+    apps: list[TikTokApp] = msgspec.field(default_factory=list)
+    secrets_file: str = ""
+
+
+class ApiConfig(Section):
+    token: str = ""
+
+
+class CacheConfig(Section):
+    redis_url: str = ""
+
+
+class LogConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section):
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
+    ingress: IngressConfig = msgspec.field(default_factory=IngressConfig)
+    tiktok: TikTokConfig = msgspec.field(default_factory=TikTokConfig)
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+
+    def tiktok_apps(self) -> list[TikTokApp]:
+        """Every configured (app_key, app_secret) pair: the single env app first, then the list."""
+        apps: list[TikTokApp] = []
+        if self.tiktok.app_key and self.tiktok.app_secret:
+            apps.append(TikTokApp(app_key=self.tiktok.app_key, app_secret=self.tiktok.app_secret))
+        apps.extend(self.tiktok.apps)
+        return apps
+
+
+ENV_PREFIX = "CREATORFLOW_"
+
+#: Documented short environment names → (section, key).
+ENV_ALIASES: dict[str, tuple[str, str]] = {
+    "CREATORFLOW_HTTP_HOST": ("http", "host"),
+    "CREATORFLOW_HTTP_PORT": ("http", "port"),
+    "CREATORFLOW_DATA_DIR": ("store", "data_dir"),
+    "CREATORFLOW_DATABASE_URL": ("store", "database_url"),
+    "CREATORFLOW_REDIS_URL": ("cache", "redis_url"),
+    "CREATORFLOW_TIKTOK_APP_KEY": ("tiktok", "app_key"),
+    "CREATORFLOW_TIKTOK_APP_SECRET": ("tiktok", "app_secret"),
+    "CREATORFLOW_TIKTOK_SECRETS_FILE": ("tiktok", "secrets_file"),
+    "CREATORFLOW_API_TOKEN": ("api", "token"),
+    "CREATORFLOW_BACKEND": ("server", "backend"),
+    "CREATORFLOW_SERVER": ("server", "kind"),
+    "CREATORFLOW_LOG_LEVEL": ("log", "level"),
+}
+
+#: Keys whose values are never printed or logged.
+SECRET_KEYS = frozenset({"app_secret", "token"})
+
+#: Environment variables that are not config keys (test switches, tooling).
+_NOT_CONFIG = frozenset({"CREATORFLOW_REQUIRE_SERVICES", "CREATORFLOW_CONFIG"})
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_CONFIG:
+            continue
+        if name in ENV_ALIASES:
+            section, key = ENV_ALIASES[name]
+        elif "__" in name:
+            section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        else:
+            raise ConfigError(
+                f"config: unknown environment variable {name} (use one of "
+                f"{', '.join(sorted(ENV_ALIASES))} or CREATORFLOW_<SECTION>__<KEY>)"
+            )
+        layer.setdefault(section, {})[key] = value
+    return layer
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path}: invalid TOML: {exc}") from None
+
+
+def _validate(raw: Mapping[str, Any]) -> Config:
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec says "... - at `$.http.port`"; turn that into "http.port: ...".
+        text = str(exc)
+        problem, sep, where = text.rpartition(" - at `$.")
+        if sep:
+            return_key = where.rstrip("`")
+            raise ConfigError(f"config: {return_key}: {problem}") from None
+        raise ConfigError(f"config: {text}") from None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Build the effective configuration.
+
+    Args:
+        path: optional TOML file layered over the defaults.
+        environ: environment to read ``CREATORFLOW_*`` from (default ``os.environ``).
+
+    Raises:
+        ConfigError: a file is missing or malformed, or a value is invalid; the message is one
+            line naming the key.
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = msgspec.to_builtins(Config())
+    if path is not None:
+        raw = _merge(raw, _read_toml(Path(path)))
+    raw = _merge(raw, _env_layer(env))
+    config = _validate(raw)
+    if config.tiktok.secrets_file:
+        secrets = _read_toml(Path(config.tiktok.secrets_file))
+        raw = _merge(
+            raw, {"tiktok": {"apps": [*raw["tiktok"].get("apps", []), *secrets.get("apps", [])]}}
+        )
+        config = _validate(raw)
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    if config.runtime.backoff_max_ms < config.runtime.backoff_min_ms:
+        raise ConfigError("config: runtime.backoff_max_ms: must be >= runtime.backoff_min_ms")
+    if bool(config.tiktok.app_key) != bool(config.tiktok.app_secret):
+        raise ConfigError("config: tiktok.app_key / tiktok.app_secret: set both or neither")
+    if config.store.database_url and not config.store.database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        raise ConfigError("config: store.database_url: must start with postgresql://")
+    if config.server.backend == "trio" and config.server.kind == "uvicorn":
+        raise ConfigError(
+            'config: server.kind: uvicorn needs the asyncio backend; use server.kind = "hypercorn" '
+            "with backend trio"
+        )
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The config as plain data with every secret replaced by a mask (for ``check-config``)."""
+
+    def scrub(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (MASK if k in SECRET_KEYS and v else scrub(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [scrub(v) for v in node]
+        return node
+
+    result: dict[str, Any] = scrub(msgspec.to_builtins(config))
+    return result

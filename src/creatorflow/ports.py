@@ -1,0 +1,142 @@
+"""Ports: the small interfaces actors use to reach the outside world.
+
+Each port is a ``typing.Protocol`` of one to four methods; adapters in ``adapters/`` implement
+them (``SqliteStore`` now, ``PostgresStore`` later) and ``app.py`` wires them in. Callers own
+timeouts (``anyio.fail_after``); ports take none. Ports raise only errors from
+``creatorflow.errors`` (``StoreUnavailable``, ``StoreError``), never driver exceptions.
+
+Nothing here is SQL-specific: a write is a list of :data:`WriteOp` values applied in one
+transaction, so an adapter is free to use ``executemany``, ``COPY`` or ``ON CONFLICT`` as it likes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import msgspec
+
+# --------------------------------------------------------------------------- clock
+
+
+class Clock(Protocol):
+    """Wall-clock time for logic that tests must control."""
+
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+# --------------------------------------------------------------------------- inbox records
+
+
+class InboxRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One webhook as received: what the inbox stores before we answer 200."""
+
+    notification_id: str
+    type: int
+    shop_id: str
+    received_at_ms: int
+    body: bytes
+
+
+InboxState = Literal["received", "processed", "dead"]
+
+
+class InboxStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one webhook (``GET /api/webhooks/{id}``)."""
+
+    notification_id: str
+    type: int
+    shop_id: str
+    received_at_ms: int
+    processed_at_ms: int | None
+    attempts: int
+    state: InboxState
+    last_error: str | None
+
+
+class InboxCursor(msgspec.Struct, frozen=True, kw_only=True):
+    """Keyset position in the unprocessed inbox: ``(received_at_ms, notification_id)``."""
+
+    received_at_ms: int
+    notification_id: str
+
+
+# --------------------------------------------------------------------------- write operations
+
+
+class InsertInbox(msgspec.Struct, frozen=True, kw_only=True, tag="insert_inbox"):
+    """Insert a webhook unless its notification id is already there. Result: ``True`` if new."""
+
+    record: InboxRecord
+
+
+class MarkInboxProcessed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_processed"):
+    """Mark a webhook processed (idempotent; ``attempts`` + 1). Result: ``None``."""
+
+    notification_id: str
+    processed_at_ms: int
+
+
+class MarkInboxFailed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_failed"):
+    """Record a failed attempt (``attempts`` + 1, ``last_error``); ``dead`` parks it for good.
+
+    Result: ``None``.
+    """
+
+    notification_id: str
+    error: str
+    dead: bool = False
+
+
+WriteOp = InsertInbox | MarkInboxProcessed | MarkInboxFailed
+WriteResult = bool | None
+
+
+# --------------------------------------------------------------------------- store ports
+
+
+class TransactionalStore(Protocol):
+    """Applies a batch of writes atomically: one transaction, one fsync (group commit)."""
+
+    async def apply(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        """Apply every op in one transaction; results in the same order as ``ops``.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached now; nothing was applied.
+            StoreError: the database refused an op; nothing was applied.
+        """
+        ...
+
+
+class InboxReader(Protocol):
+    """Read side of the inbox."""
+
+    async def get_inbox(self, notification_id: str) -> InboxStatus | None:
+        """The status of one webhook, or ``None`` if it was never received."""
+        ...
+
+    async def list_unprocessed(self, after: InboxCursor | None, limit: int) -> list[InboxRecord]:
+        """Unprocessed (not processed, not dead) webhooks after ``after``, oldest first."""
+        ...
+
+
+class StoreHealth(Protocol):
+    """Readiness probe of a store."""
+
+    async def ping(self) -> None:
+        """Return when the store answers a trivial query. Raises StoreUnavailable."""
+        ...
+
+
+class Store(TransactionalStore, InboxReader, StoreHealth, Protocol):
+    """Everything the app needs from a store adapter (composition of the ports above)."""

@@ -1,0 +1,188 @@
+"""Actors and references to them.
+
+An :class:`Actor` owns its state and handles messages one batch at a time from its
+:class:`~creatorflow.runtime._mailbox.Mailbox`. Others hold an :class:`ActorRef`:
+
+* ``tell(msg)`` waits while the mailbox is full (backpressure); ``tell_nowait`` raises
+  :class:`~creatorflow.errors.MailboxFull` instead, so the caller can shed load.
+* ``ask(msg)`` waits for the reply; it raises :class:`~creatorflow.errors.ActorCrashed` if the
+  actor crashed on that message, :class:`~creatorflow.errors.ActorStopped` if the actor is gone.
+  It takes no timeout: callers set deadlines with ``anyio.fail_after``.
+
+The loop (:func:`run_actor`) drains whatever is buffered (``receive_nowait`` until empty) instead
+of taking one message per event-loop pass: an actor hop then costs a few microseconds, and the
+actor sees natural batches (``handle_batch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskStatus
+
+from creatorflow.errors import ActorStopped
+from creatorflow.runtime._mailbox import Envelope, Mailbox, Reply, crashed
+
+M = TypeVar("M")
+
+
+class Actor(Generic[M]):
+    """Base class of every actor.
+
+    Override :meth:`handle` (one message) or :meth:`handle_batch` (everything drained at once,
+    e.g. to share one store transaction). :meth:`on_start` runs before the actor is reported
+    ready (rebuild state from the store there); :meth:`on_stop` runs after a graceful drain.
+    """
+
+    #: Most envelopes taken from the mailbox at once.
+    max_batch: int = 512
+    #: After the first envelope, how long to wait for more before handling (0: take what is
+    #: already buffered and go). Used by the store writer's group commit.
+    batch_linger_s: float = 0.0
+
+    async def on_start(self) -> None:
+        """Called once per incarnation, before the actor is reported started."""
+
+    async def on_stop(self) -> None:
+        """Called after the mailbox was sealed and drained (graceful stop only)."""
+
+    async def handle(self, env: Envelope[M]) -> None:
+        """Handle one message. Raising crashes the actor; only this message is lost."""
+        raise NotImplementedError(f"{type(self).__name__} must override handle or handle_batch")
+
+    async def handle_batch(self, batch: list[Envelope[M]]) -> None:
+        """Handle every envelope drained at once. The default calls :meth:`handle` in order.
+
+        An override that raises loses the whole batch: every unanswered ``ask`` in it gets
+        :class:`~creatorflow.errors.ActorCrashed`.
+        """
+        for env in batch:
+            await self.handle(env)
+
+
+class ActorRef(Generic[M]):
+    """A handle to an actor's mailbox; valid across restarts of the actor behind it."""
+
+    __slots__ = ("_mailbox", "name")
+
+    def __init__(self, mailbox: Mailbox[M]) -> None:
+        self._mailbox = mailbox
+        self.name = mailbox.name
+
+    @property
+    def mailbox(self) -> Mailbox[M]:
+        return self._mailbox
+
+    async def tell(self, msg: M) -> None:
+        """Send, waiting while the mailbox is full. Raises ActorStopped."""
+        await self._mailbox.put(Envelope(msg))
+
+    def tell_nowait(self, msg: M) -> None:
+        """Send without waiting. Raises MailboxFull or ActorStopped."""
+        self._mailbox.put_nowait(Envelope(msg))
+
+    async def ask(self, msg: M) -> Any:
+        """Send and wait for the reply.
+
+        Raises:
+            ActorCrashed: the actor crashed while handling this message.
+            ActorStopped: the actor stopped before answering.
+        """
+        reply: Reply[Any] = Reply()
+        await self._mailbox.put(Envelope(msg, reply))
+        return await reply.wait()
+
+    def ask_nowait(self, msg: M) -> Reply[Any]:
+        """Enqueue a request without waiting; await ``.wait()`` on the result for the answer.
+
+        Raises MailboxFull or ActorStopped at once when the request cannot be enqueued.
+        """
+        reply: Reply[Any] = Reply()
+        self._mailbox.put_nowait(Envelope(msg, reply))
+        return reply
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self.name} depth={self._mailbox.depth}/{self._mailbox.capacity}>"
+
+
+def _overrides_batch(actor: Actor[Any]) -> bool:
+    return type(actor).handle_batch is not Actor.handle_batch
+
+
+async def run_actor(
+    actor: Actor[M],
+    mailbox: Mailbox[M],
+    *,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``actor`` on ``mailbox`` until the mailbox is sealed and drained, or cancelled.
+
+    Reports started (``task_status``) after ``on_start``. An exception from the actor propagates
+    (the supervisor decides what to do): unanswered asks in hand get ActorCrashed; envelopes
+    taken but not yet handled go back to the mailbox for the next incarnation.
+    """
+    await actor.on_start()
+    task_status.started()
+    whole_batch = _overrides_batch(actor)
+    while True:
+        try:
+            batch = await mailbox.take_batch(actor.max_batch, actor.batch_linger_s)
+        except ActorStopped:
+            break
+        if whole_batch:
+            try:
+                await actor.handle_batch(batch)
+            except Exception as exc:
+                err = crashed(mailbox.name, exc)
+                for env in batch:
+                    if not env.answered:
+                        env.fail(err)
+                raise
+            finally:
+                mailbox.handled += len(batch)
+            continue
+        index = 0
+        try:
+            for index, env in enumerate(batch):  # noqa: B007 - index is read in except
+                await actor.handle(env)
+                mailbox.handled += 1
+        except Exception as exc:
+            mailbox.handled += 1
+            batch[index].fail(crashed(mailbox.name, exc))
+            mailbox.requeue(batch[index + 1 :])
+            raise
+        except BaseException:
+            # Cancelled mid-batch: keep what was not handled yet for whoever runs next; the
+            # message in hand is lost, so its asker must not wait forever.
+            batch[index].fail(ActorStopped(mailbox.name))
+            mailbox.requeue(batch[index + 1 :])
+            raise
+    await actor.on_stop()
+
+
+@asynccontextmanager
+async def open_actor(actor: Actor[M], name: str, capacity: int) -> AsyncIterator[ActorRef[M]]:
+    """Run one unsupervised actor for the duration of the block (tests, tools).
+
+    On exit the mailbox is sealed and drained, then the actor's ``on_stop`` runs. A crash of the
+    actor propagates out of the block.
+    """
+    mailbox: Mailbox[M] = Mailbox(name, capacity)
+    async with anyio.create_task_group() as tg:
+        await tg.start(_run_sealing, actor, mailbox)
+        try:
+            yield ActorRef(mailbox)
+        finally:
+            mailbox.seal()
+
+
+async def _run_sealing(
+    actor: Actor[M], mailbox: Mailbox[M], *, task_status: TaskStatus[None]
+) -> None:
+    try:
+        await run_actor(actor, mailbox, task_status=task_status)
+    finally:
+        mailbox.close()
