@@ -13,6 +13,7 @@ Environment variables: the documented short names (``CREATORFLOW_HTTP_PORT``,
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -241,12 +242,23 @@ def _check(config: Config) -> None:
         )
 
 
+def _scrub_value(key: str, value: Any, scrub: Any) -> Any:
+    if key in SECRET_KEYS and value:
+        return MASK
+    if key.endswith("_url") and isinstance(value, str):
+        return _URL_PASSWORD.sub(rf"\1{MASK}@", value)
+    return scrub(value)
+
+
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^@]*@")
+
+
 def masked(config: Config) -> dict[str, Any]:
     """The config as plain data with every secret replaced by a mask (for ``check-config``)."""
 
     def scrub(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (MASK if k in SECRET_KEYS and v else scrub(v)) for k, v in node.items()}
+            return {k: _scrub_value(k, v, scrub) for k, v in node.items()}
         if isinstance(node, list):
             return [scrub(v) for v in node]
         return node

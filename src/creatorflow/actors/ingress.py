@@ -1,0 +1,169 @@
+"""Webhook ingress: dedupe, durable insert (group commit), hand-off to the consumer.
+
+Inbox:   Receive (asked by the HTTP handler, which already verified and parsed the webhook)
+         | PumpIdle (told by the inbox pump when a scan found nothing left)
+Replies: Received(new=True|False) to Receive; StoreUnavailable as an error when the store is down
+State:   a bounded LRU of recently committed notification ids (answers duplicates without a
+         write); whether new rows go straight to the consumer or are left to the pump
+Restart: permanent; nothing to rebuild (the LRU is only an optimisation, the store dedupes)
+Full:    the HTTP handler uses ``ask_nowait``; MailboxFull becomes 503 + Retry-After
+
+Ack rule (DESIGN §6.1): the reply is sent only after the writer committed the row, or the row
+was already there. Hand-off rule (§6.2): after commit, new events go to the consumer with
+``tell_nowait``; if it is full, the row stays unprocessed and the pump is kicked. From then on
+new rows are left to the pump (oldest first, no overtaking) until it reports an idle scan. Every
+skipped row is followed by a kick, and a queued kick always starts a later scan, so no skipped
+row can be missed whatever order the kicks and idle reports cross in.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import msgspec
+
+from creatorflow.actors.store_writer import Write
+from creatorflow.errors import ActorStopped, MailboxFull
+from creatorflow.ports import InboxRecord, InsertInbox, WriteOp
+from creatorflow.runtime import Actor, ActorRef, Envelope
+
+
+class Receive(msgspec.Struct, frozen=True, kw_only=True, tag="receive"):
+    """Store this webhook (asked). Reply: :class:`Received`."""
+
+    record: InboxRecord
+
+
+class PumpIdle(msgspec.Struct, frozen=True, kw_only=True, tag="pump_idle"):
+    """The pump finished a scan it started after kick ``generation`` (told)."""
+
+    generation: int
+
+
+class Received(msgspec.Struct, frozen=True, kw_only=True):
+    """Reply to :class:`Receive`: ``new`` is False for a duplicate."""
+
+    new: bool
+
+
+class Process(msgspec.Struct, frozen=True, kw_only=True, tag="process"):
+    """Handed to the consumer: a stored, unprocessed webhook."""
+
+    record: InboxRecord
+
+
+class Kick(msgspec.Struct, frozen=True, kw_only=True, tag="kick"):
+    """Told to the pump: rows were left unprocessed up to ``generation``; scan the inbox."""
+
+    generation: int
+
+
+IngressMsg = Receive | PumpIdle
+
+
+class WebhookIngress(Actor[IngressMsg]):
+    """The single writer of the inbox on the webhook path."""
+
+    def __init__(
+        self,
+        *,
+        writer: ActorRef[Write],
+        consumer: ActorRef[Process],
+        pump: ActorRef[Kick],
+        dedupe_cache_size: int,
+        on_new: Callable[[InboxRecord], None] | None = None,
+        on_overflow: Callable[[int], None] | None = None,
+    ) -> None:
+        self._writer = writer
+        self._consumer = consumer
+        self._pump = pump
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_cap = dedupe_cache_size
+        self._on_new = on_new
+        self._on_overflow = on_overflow
+        # Until the pump reports a clean scan, new rows are left to it (start-up included:
+        # rows left unprocessed by an earlier run must be handed on first).
+        self._direct = False
+        self._generation = 0
+
+    async def on_start(self) -> None:
+        self._direct = False
+        self._generation += 1
+        self._kick()
+
+    def _kick(self) -> None:
+        try:
+            self._pump.tell_nowait(Kick(generation=self._generation))
+        except MailboxFull:
+            pass  # a kick is already queued; the scan it starts covers this generation too
+        except ActorStopped:
+            pass  # shutting down: the next start pumps everything left
+
+    def _remember(self, notification_id: str) -> None:
+        recent = self._recent
+        recent[notification_id] = None
+        if len(recent) > self._recent_cap:
+            recent.popitem(last=False)
+
+    async def handle_batch(self, batch: list[Envelope[IngressMsg]]) -> None:
+        ops: list[WriteOp] = []
+        waiting: dict[str, list[Envelope[IngressMsg]]] = {}
+        for env in batch:
+            msg = env.msg
+            if isinstance(msg, PumpIdle):
+                self._direct = True
+                continue
+            nid = msg.record.notification_id
+            if nid in self._recent:
+                env.reply(Received(new=False))
+                continue
+            same = waiting.get(nid)
+            if same is None:
+                waiting[nid] = [env]
+                ops.append(InsertInbox(record=msg.record))
+            else:
+                same.append(env)  # a duplicate inside the batch shares the first one's fate
+        if not ops:
+            return
+        try:
+            results = await self._writer.ask(Write(ops=tuple(ops)))
+        except Exception as exc:
+            # Store down or writer crashed: nobody gets a 200 for a row that is not durable.
+            for envs in waiting.values():
+                for env in envs:
+                    env.fail(exc)
+            return
+        new_records: list[InboxRecord] = []
+        for op, result in zip(ops, results, strict=True):
+            assert isinstance(op, InsertInbox)
+            nid = op.record.notification_id
+            self._remember(nid)
+            first, *dups = waiting[nid]
+            first.reply(Received(new=bool(result)))
+            for env in dups:
+                env.reply(Received(new=False))
+            if result:
+                new_records.append(op.record)
+        self._hand_off(new_records)
+
+    def _hand_off(self, records: list[InboxRecord]) -> None:
+        if self._on_new is not None:
+            for record in records:
+                self._on_new(record)
+        skipped = 0
+        for i, record in enumerate(records):
+            if not self._direct:
+                skipped = len(records) - i
+                break
+            try:
+                self._consumer.tell_nowait(Process(record=record))
+            except (MailboxFull, ActorStopped):
+                self._direct = False
+                skipped = len(records) - i
+                break
+        if skipped:
+            self._generation += 1
+            self._kick()
+            if self._on_overflow is not None:
+                self._on_overflow(skipped)

@@ -1,0 +1,98 @@
+"""``creatorflow`` command line: serve, migrate, check-config.
+
+Every command takes ``--config FILE`` (layered over the shipped defaults; ``CREATORFLOW_*``
+environment variables win). A configuration problem prints one line naming the key and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import msgspec
+
+from creatorflow import __version__
+from creatorflow.config import Config, load_config, masked
+from creatorflow.errors import ConfigError, CreatorFlowError
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="creatorflow",
+        description="Fulfillment engine for TikTok Shop sellers.",
+    )
+    parser.add_argument("--version", action="version", version=f"creatorflow {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", help="TOML file layered over config/default.toml"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "serve", parents=[common], help="run the service (HTTP, actors, store) until SIGTERM"
+    )
+    sub.add_parser("migrate", parents=[common], help="apply pending store migrations and exit")
+    sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="validate and print the effective config (secrets masked)",
+    )
+    return parser
+
+
+def _setup_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.log.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run_async(config: Config, fn: Any, *args: Any) -> Any:
+    options: dict[str, Any] = {}
+    if config.server.backend == "asyncio" and config.server.use_uvloop:
+        options["use_uvloop"] = True
+    return anyio.run(fn, *args, backend=config.server.backend, backend_options=options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``creatorflow`` script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"creatorflow: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(masked(config))).decode())
+        sys.stdout.write("\n")
+        return 0
+    _setup_logging(config)
+    from creatorflow import app
+
+    try:
+        if args.command == "migrate":
+            applied, version = _run_async(config, app.migrate, config)
+            names = ", ".join(str(v) for v in applied) or "none"
+            print(f"creatorflow: migrations applied: {names}; schema version {version}")
+            return 0
+        _run_async(config, app.serve, config)
+        return 0
+    except ConfigError as exc:
+        print(f"creatorflow: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CreatorFlowError as exc:
+        print(f"creatorflow: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

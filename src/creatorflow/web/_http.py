@@ -1,0 +1,95 @@
+"""Tiny raw-ASGI helpers: headers, bounded body reading, responses.
+
+We speak raw ASGI on the hot path (no framework): one webhook costs a few dict lookups here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, Final
+
+import msgspec
+
+from creatorflow.errors import WebhookRejected
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON: Final = b"application/json"
+_json_encode = msgspec.json.Encoder().encode
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lowercase bytes), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """Read the whole request body, refusing more than ``max_bytes``.
+
+    Raises:
+        WebhookRejected: 413 when Content-Length or the bytes received exceed the limit.
+    """
+    length = header(scope, b"content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise WebhookRejected(
+                400, "bad_content_length", "Content-Length is not a number"
+            ) from None
+        if declared > max_bytes:
+            raise WebhookRejected(413, "too_large", f"body over {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise WebhookRejected(400, "disconnected", "client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise WebhookRejected(413, "too_large", f"body over {max_bytes} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes = b"",
+    content_type: bytes | None = None,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send a complete response."""
+    headers: list[tuple[bytes, bytes]] = [(b"content-length", str(len(body)).encode())]
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(
+    send: Send, status: int, payload: Any, extra: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send ``payload`` encoded as JSON."""
+    await respond(send, status, _json_encode(payload), JSON, extra)
+
+
+async def respond_error(
+    send: Send,
+    status: int,
+    code: str,
+    detail: str,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send ``{"error": code, "detail": detail}`` with ``status``."""
+    await respond_json(send, status, {"error": code, "detail": detail}, extra)

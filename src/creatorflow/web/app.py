@@ -1,0 +1,150 @@
+"""The ASGI application: routes, bearer-token check, health, metrics.
+
+Routes (DESIGN §5):
+
+=======  =============================  =============================================
+POST     /webhooks/tiktok               signed TikTok Shop push (see ``webhooks.py``)
+GET      /healthz                       process alive
+GET      /readyz                        ready to accept (store reachable, tree running)
+GET      /metrics                       Prometheus text format
+GET      /api/webhooks/{notification}   what became of one webhook (bearer token)
+=======  =============================  =============================================
+
+Server-agnostic: uvicorn and hypercorn both run it (``server.py``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import msgspec
+
+from creatorflow.errors import AdapterError
+from creatorflow.metrics import CONTENT_TYPE, Metrics
+from creatorflow.ports import InboxReader
+from creatorflow.web._http import Receive, Scope, Send, header, respond, respond_error, respond_json
+from creatorflow.web.lifecycle import Lifecycle
+from creatorflow.web.webhooks import WebhookEndpoint
+
+log = logging.getLogger("creatorflow.web")
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_READY_TIMEOUT_S = 2.0
+
+
+class CreatorFlowApp:
+    """Raw ASGI app; ``__call__`` dispatches on (method, path)."""
+
+    def __init__(
+        self,
+        *,
+        webhooks: WebhookEndpoint,
+        inbox: InboxReader,
+        metrics: Metrics,
+        lifecycle: Lifecycle,
+        readiness: ReadinessCheck,
+        api_token: str,
+    ) -> None:
+        self._webhooks = webhooks
+        self._inbox = inbox
+        self._metrics = metrics
+        self._lifecycle = lifecycle
+        self._readiness = readiness
+        self._token = f"Bearer {api_token}".encode() if api_token else b""
+        self._routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/webhooks/tiktok"): webhooks,
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/metrics"): self._metrics_route,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        handler = self._routes.get((method, path))
+        if handler is not None:
+            await handler(scope, receive, send)
+            return
+        if path.startswith("/api/"):
+            if not self._authorized(scope):
+                await respond_error(
+                    send,
+                    401,
+                    "unauthorized",
+                    "a valid Authorization: Bearer token is required",
+                    ((b"www-authenticate", b"Bearer"),),
+                )
+                return
+            prefix = "/api/webhooks/"
+            if path.startswith(prefix) and method == "GET" and len(path) > len(prefix):
+                await self._webhook_status(path[len(prefix) :], send)
+                return
+        known_paths = {p for (_, p) in self._routes}
+        if path in known_paths:
+            await respond_error(send, 405, "method_not_allowed", f"{method} not allowed on {path}")
+        else:
+            await respond_error(send, 404, "not_found", f"no route for {method} {path}")
+
+    def _authorized(self, scope: Scope) -> bool:
+        if not self._token:
+            return True  # loopback-only deployments may run without a token (checked at start)
+        given = header(scope, b"authorization") or b""
+        return hmac.compare_digest(given, self._token)
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond_json(send, 200, {"status": "alive"})
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        checks: dict[str, str] = {}
+        ok = self._lifecycle.accepting
+        checks["tree"] = "running" if self._lifecycle.ready else "starting"
+        if self._lifecycle.draining:
+            checks["tree"] = "draining"
+        try:
+            with anyio.fail_after(_READY_TIMEOUT_S):
+                checks.update(await self._readiness())
+        except (AdapterError, TimeoutError) as exc:
+            ok = False
+            checks["store"] = f"unreachable: {exc}"
+        await respond_json(send, 200 if ok else 503, {"ready": ok, "checks": checks})
+
+    async def _metrics_route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 200, self._metrics.render(), CONTENT_TYPE.encode())
+
+    async def _webhook_status(self, notification_id: str, send: Send) -> None:
+        try:
+            status = await self._inbox.get_inbox(notification_id)
+        except AdapterError as exc:
+            await respond_error(send, 503, "store_unavailable", str(exc))
+            return
+        if status is None:
+            await respond_error(
+                send, 404, "not_found", f"no webhook with notification id {notification_id!r}"
+            )
+            return
+        payload: dict[str, Any] = msgspec.to_builtins(status)
+        await respond_json(send, 200, payload)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The actor tree is started by the composition root, not by the server's lifespan.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
