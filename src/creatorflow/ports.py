@@ -81,7 +81,12 @@ class InsertInbox(msgspec.Struct, frozen=True, kw_only=True, tag="insert_inbox")
 
 
 class MarkInboxProcessed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_processed"):
-    """Mark a webhook processed (idempotent; ``attempts`` + 1). Result: ``None``."""
+    """Mark a webhook processed (``attempts`` + 1, ``processed_at_ms`` set). Result: ``None``.
+
+    Idempotent: ``processed`` is terminal, so marking it again changes nothing (the first
+    ``processed_at_ms`` and ``attempts`` stay). A ``dead`` row may be marked processed (a replay
+    succeeded). An unknown id changes nothing and is not an error.
+    """
 
     notification_id: str
     processed_at_ms: int
@@ -90,7 +95,8 @@ class MarkInboxProcessed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_in
 class MarkInboxFailed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_failed"):
     """Record a failed attempt (``attempts`` + 1, ``last_error``); ``dead`` parks it for good.
 
-    Result: ``None``.
+    Result: ``None``. A ``processed`` row is left alone (a late failure report does not undo a
+    success); a ``dead`` row stays dead. An unknown id changes nothing and is not an error.
     """
 
     notification_id: str
@@ -111,6 +117,9 @@ class TransactionalStore(Protocol):
     async def apply(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
         """Apply every op in one transaction; results in the same order as ``ops``.
 
+        Ops apply in order, each seeing the ones before it: of two ``InsertInbox`` with the same
+        id in one call the first gets ``True``, the second ``False``. An empty ``ops`` is a no-op.
+
         Raises:
             StoreUnavailable: the database cannot be reached now; nothing was applied.
             StoreError: the database refused an op; nothing was applied.
@@ -126,7 +135,12 @@ class InboxReader(Protocol):
         ...
 
     async def list_unprocessed(self, after: InboxCursor | None, limit: int) -> list[InboxRecord]:
-        """Unprocessed (not processed, not dead) webhooks after ``after``, oldest first."""
+        """Up to ``limit`` (>= 1) webhooks in state ``received`` strictly after ``after``.
+
+        Keyset order: ``(received_at_ms, notification_id)`` ascending, ids compared bytewise
+        (SQLite BINARY, Postgres ``COLLATE "C"``); pass the last record's pair as the next
+        ``after``. ``None`` starts at the oldest. Raises ValueError for ``limit`` < 1.
+        """
         ...
 
 
@@ -135,6 +149,25 @@ class StoreHealth(Protocol):
 
     async def ping(self) -> None:
         """Return when the store answers a trivial query. Raises StoreUnavailable."""
+        ...
+
+
+class SchemaMigrator(Protocol):
+    """Schema upkeep of a store (``creatorflow migrate`` and ``migrate_on_start``)."""
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order, each in its own transaction; return the versions
+        applied now (``[]`` when up to date). Idempotent.
+
+        Raises:
+            StoreError: a migration failed (it is rolled back), or the database has a version
+                this build does not know.
+            StoreUnavailable: the database cannot be reached or is locked.
+        """
+        ...
+
+    async def schema_version(self) -> int:
+        """The highest applied migration version; 0 for a database never migrated."""
         ...
 
 
