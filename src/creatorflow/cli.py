@@ -74,15 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     _setup_logging(config)
-    from creatorflow import app
+    from creatorflow import app as service_app
 
     try:
         if args.command == "migrate":
-            applied, version = _run_async(config, app.migrate, config)
+            applied, version = _run_async(config, service_app.migrate, config)
             names = ", ".join(str(v) for v in applied) or "none"
             print(f"creatorflow: migrations applied: {names}; schema version {version}")
             return 0
-        _run_async(config, app.serve, config)
+        _run_async(config, service_app.serve, config)
         return 0
     except ConfigError as exc:
         print(f"creatorflow: {exc}", file=sys.stderr)

@@ -7,14 +7,14 @@ counters (mailboxes, restarts) are plain integers read at scrape time by a custo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from creatorflow.runtime import MailboxStats
+from creatorflow.runtime import SupervisorStats
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -39,13 +39,8 @@ _BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 class RuntimeCollector(Collector):
     """Reads mailbox and supervisor counters at scrape time."""
 
-    def __init__(
-        self,
-        mailboxes: Callable[[], Iterable[MailboxStats]],
-        restarts: Callable[[], Iterable[tuple[str, int]]],
-    ) -> None:
-        self._mailboxes = mailboxes
-        self._restarts = restarts
+    def __init__(self, tree: Callable[[], SupervisorStats]) -> None:
+        self._tree = tree
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -68,18 +63,19 @@ class RuntimeCollector(Collector):
             "Non-blocking sends refused because the mailbox was full.",
             labels=["actor"],
         )
-        for s in self._mailboxes():
-            depth.add_metric([s.name], s.depth)
-            capacity.add_metric([s.name], s.capacity)
-            high.add_metric([s.name], s.high_water)
-            sent.add_metric([s.name], s.sent)
-            handled.add_metric([s.name], s.handled)
-            rejected.add_metric([s.name], s.rejected)
+        tree = self._tree()
+        for path, s in tree.mailboxes():
+            depth.add_metric([path], s.depth)
+            capacity.add_metric([path], s.capacity)
+            high.add_metric([path], s.high_water)
+            sent.add_metric([path], s.sent)
+            handled.add_metric([path], s.handled)
+            rejected.add_metric([path], s.rejected)
         restarts = CounterMetricFamily(
             "creatorflow_supervisor_restarts", "Restarts of a supervised child.", labels=["child"]
         )
-        for child, count in self._restarts():
-            restarts.add_metric([child], count)
+        for path, child in tree.walk():
+            restarts.add_metric([path], child.restarts)
         yield from (depth, capacity, high, sent, handled, rejected, restarts)
 
 

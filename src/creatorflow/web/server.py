@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 
 import anyio
 import sniffio
@@ -27,10 +27,7 @@ from creatorflow.web._http import Receive, Scope, Send
 log = logging.getLogger("creatorflow.web")
 
 
-class _App:
-    """Protocol-less alias: any ASGI callable."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+_App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:

@@ -1,0 +1,278 @@
+"""Composition root: opens the adapters, builds the actor tree, serves HTTP, stops gracefully.
+
+Tree (DESIGN §1), started in this order so each actor's dependencies are up first::
+
+    root supervisor (one_for_one)
+    ├── store_writer     group commit of every durable write
+    ├── inbox_consumer   what happens to a stored webhook (order sync, with the orders issue)
+    ├── inbox_pump       re-reads unprocessed inbox rows (at start, after overflows)
+    └── webhook_ingress  dedupe → durable insert → hand-off
+
+Shutdown (SIGTERM/SIGINT, or leaving :func:`open_service`): stop accepting webhooks (503),
+wait for admitted webhooks to be answered, stop the HTTP server, then seal and drain the
+actors in reverse start order (ingress first, writer last), then close the store — all within
+``server.shutdown_grace_s``. What is still unprocessed then stays in the inbox for the next start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from creatorflow.actors.inbox_consumer import InboxConsumer
+from creatorflow.actors.inbox_pump import InboxPump
+from creatorflow.actors.ingress import IngressMsg, Kick, Process, WebhookIngress
+from creatorflow.actors.store_writer import StoreWriter, Write
+from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store_from_config
+from creatorflow.config import Config
+from creatorflow.domain.webhook import AppCredentials, topic_name
+from creatorflow.errors import ConfigError
+from creatorflow.metrics import Metrics, RuntimeCollector
+from creatorflow.ports import Clock, InboxRecord, Store, SystemClock
+from creatorflow.runtime import ActorRef, Backoff, ChildSpec, Restart, Strategy, Supervisor
+from creatorflow.web.app import CreatorFlowApp
+from creatorflow.web.lifecycle import Lifecycle
+from creatorflow.web.server import bind_socket, serve_http
+from creatorflow.web.webhooks import WebhookEndpoint
+
+log = logging.getLogger("creatorflow")
+
+#: The pump's mailbox only needs room for one pending kick (see ``actors/inbox_pump.py``).
+PUMP_MAILBOX = 2
+
+
+@dataclass
+class Service:
+    """A running service (what :func:`open_service` yields): for the CLI and for tests."""
+
+    config: Config
+    port: int
+    store: Store
+    metrics: Metrics
+    lifecycle: Lifecycle
+    supervisor: Supervisor
+    ingress: ActorRef[IngressMsg]
+    writer: ActorRef[Write]
+
+    @property
+    def url(self) -> str:
+        host = self.config.http.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+
+def check_bind(config: Config) -> None:
+    """Refuse a non-loopback bind without an API token (DESIGN §5)."""
+    host = config.http.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not config.api.token:
+        raise ConfigError(
+            f"config: api.token: required when http.host is not loopback ({host}); "
+            "set CREATORFLOW_API_TOKEN"
+        )
+
+
+@asynccontextmanager
+async def open_store(config: Config) -> AsyncIterator[Store]:
+    """Open the configured store (embedded SQLite by default)."""
+    if config.store.database_url:
+        raise ConfigError(
+            "config: store.database_url: the Postgres store is not in this build yet "
+            "(unset CREATORFLOW_DATABASE_URL to use the embedded SQLite store)"
+        )
+    async with open_sqlite_store_from_config(config.store) as store:
+        log.info("store: SQLite at %s", Path(config.store.data_dir) / SQLITE_FILENAME)
+        yield store
+
+
+async def migrate(config: Config) -> tuple[list[int], int]:
+    """``creatorflow migrate``: apply pending migrations; return (applied, schema version)."""
+    config = _without_auto_migrate(config)
+    async with open_sqlite_store_from_config(config.store) as store:
+        applied = await store.migrate()
+        return applied, await store.schema_version()
+
+
+def _without_auto_migrate(config: Config) -> Config:
+    import msgspec
+
+    return msgspec.structs.replace(
+        config, store=msgspec.structs.replace(config.store, migrate_on_start=False)
+    )
+
+
+def _build_tree(
+    config: Config, store: Store, metrics: Metrics, clock: Clock
+) -> tuple[Supervisor, ActorRef[IngressMsg], ActorRef[Write]]:
+    rt = config.runtime
+    root = Supervisor(
+        "root",
+        strategy=Strategy.ONE_FOR_ONE,
+        max_restarts=rt.restart_max,
+        within_s=rt.restart_window_s,
+        backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
+    )
+
+    def on_new(record: InboxRecord) -> None:
+        metrics.webhooks_by_type.labels(str(record.type), topic_name(record.type)).inc()
+
+    def on_processed(record: InboxRecord) -> None:
+        metrics.inbox_processed.labels(str(record.type), topic_name(record.type)).inc()
+
+    writer: ActorRef[Write] = root.add(
+        ChildSpec(
+            name="store_writer",
+            factory=lambda: StoreWriter(
+                store,
+                batch_max_size=config.store.batch_max_size,
+                batch_max_wait_ms=config.store.batch_max_wait_ms,
+                on_commit=metrics.observe_commit,
+            ),
+            mailbox_size=config.store.writer_mailbox_size,
+            restart=Restart.PERMANENT,
+        )
+    )
+    consumer: ActorRef[Process] = root.add(
+        ChildSpec(
+            name="inbox_consumer",
+            factory=lambda: InboxConsumer(writer=writer, clock=clock, on_processed=on_processed),
+            mailbox_size=config.ingress.consumer_mailbox_size,
+            restart=Restart.PERMANENT,
+        )
+    )
+    pump: ActorRef[Kick] = root.add(
+        ChildSpec(
+            name="inbox_pump",
+            factory=lambda: InboxPump(
+                reader=store,
+                consumer=consumer,
+                ingress=ingress,
+                page_size=config.ingress.pump_page_size,
+                on_pumped=metrics.inbox_pumped.inc,
+            ),
+            mailbox_size=PUMP_MAILBOX,
+            restart=Restart.PERMANENT,
+        )
+    )
+    ingress: ActorRef[IngressMsg] = root.add(
+        ChildSpec(
+            name="webhook_ingress",
+            factory=lambda: WebhookIngress(
+                writer=writer,
+                consumer=consumer,
+                pump=pump,
+                dedupe_cache_size=config.ingress.dedupe_cache_size,
+                on_new=on_new,
+                on_overflow=metrics.inbox_handoff_overflow.inc,
+            ),
+            mailbox_size=config.ingress.mailbox_size,
+            restart=Restart.PERMANENT,
+        )
+    )
+    return root, ingress, writer
+
+
+@asynccontextmanager
+async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIterator[Service]:
+    """Start everything; yield once the tree is ready and the socket listens; stop gracefully.
+
+    Raises:
+        ConfigError: bad bind, port in use, unsupported store.
+        StoreUnavailable / StoreError: the store cannot be opened or migrated.
+    """
+    check_bind(config)
+    clock = clock or SystemClock()
+    apps = [
+        AppCredentials(app_key=a.app_key, app_secret=a.app_secret) for a in config.tiktok_apps()
+    ]
+    if not apps:
+        log.warning("no TikTok app configured: every webhook will be refused with 401")
+    sock = bind_socket(config.http.host, config.http.port)
+    port = int(sock.getsockname()[1])
+    try:
+        async with open_store(config) as store:
+            metrics = Metrics()
+            lifecycle = Lifecycle()
+            root, ingress, writer = _build_tree(config, store, metrics, clock)
+            metrics.add_runtime_collector(RuntimeCollector(root.stats))
+
+            async def readiness() -> dict[str, str]:
+                await store.ping()
+                return {"store": "ok"}
+
+            webhooks = WebhookEndpoint(
+                apps=apps,
+                ingress=ingress,
+                metrics=metrics,
+                clock=clock,
+                lifecycle=lifecycle,
+                max_body_bytes=config.http.max_body_bytes,
+                retry_after_s=config.http.retry_after_s,
+            )
+            web = CreatorFlowApp(
+                webhooks=webhooks,
+                inbox=store,
+                metrics=metrics,
+                lifecycle=lifecycle,
+                readiness=readiness,
+                api_token=config.api.token,
+            )
+            http_stop = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                await tg.start(root.run)
+                http_done = anyio.Event()
+
+                async def run_http(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+                    try:
+                        await serve_http(web, sock, config, http_stop, task_status=task_status)
+                    finally:
+                        http_done.set()
+
+                await tg.start(run_http)
+                lifecycle.ready = True
+                metrics.ready.set(1)
+                service = Service(config, port, store, metrics, lifecycle, root, ingress, writer)
+                try:
+                    yield service
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await _stop(service, http_stop, http_done)
+                    tg.cancel_scope.cancel()
+    finally:
+        sock.close()
+
+
+async def _stop(service: Service, http_stop: anyio.Event, http_done: anyio.Event) -> None:
+    grace = service.config.server.shutdown_grace_s
+    service.lifecycle.draining = True
+    service.metrics.ready.set(0)
+    log.info("shutdown: draining (grace %.1f s)", grace)
+    with anyio.move_on_after(grace) as scope:
+        await service.lifecycle.wait_idle()
+        http_stop.set()
+        await http_done.wait()
+        await service.supervisor.stop()
+    if scope.cancelled_caught:
+        log.warning("shutdown: grace period of %.1f s exceeded; stopping now", grace)
+    else:
+        log.info("shutdown: drained")
+
+
+async def serve(config: Config) -> None:
+    """``creatorflow serve``: run until SIGTERM or SIGINT, then stop gracefully."""
+    async with open_service(config) as service:
+        print(f"creatorflow: listening on {service.url}", flush=True)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("received %s", signal.Signals(signum).name)
+                break

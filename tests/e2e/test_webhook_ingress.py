@@ -1,0 +1,204 @@
+"""``POST /webhooks/tiktok`` against a real server on 127.0.0.1:0.
+
+asyncio and uvloop runs use uvicorn; the trio run uses hypercorn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creatorflow.app import Service, open_service
+from helpers import (
+    API,
+    APP_KEY,
+    GOLDEN_APP_KEY,
+    GOLDEN_APP_SECRET,
+    GOLDEN_BODY,
+    GOLDEN_SIG,
+    make_config,
+    settle,
+    signed_headers,
+    webhook_body,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in metrics_text.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_golden_vector_is_accepted(tmp_path: Path, anyio_backend: Any) -> None:
+    config = make_config(
+        tmp_path,
+        anyio_backend,
+        CREATORFLOW_TIKTOK_APP_KEY=GOLDEN_APP_KEY,
+        CREATORFLOW_TIKTOK_APP_SECRET=GOLDEN_APP_SECRET,
+    )
+    async with open_service(config) as service, httpx.AsyncClient(base_url=service.url) as c:
+        headers = {"content-type": "application/json", "authorization": GOLDEN_SIG}
+        response = await c.post("/webhooks/tiktok", content=GOLDEN_BODY, headers=headers)
+        assert response.status_code == 200
+        assert response.content == b""
+        status = await service.store.get_inbox("7380066284010030890")
+        assert status is not None
+        assert status.type == 1
+        assert status.shop_id == "7495540735365777507"
+
+
+async def test_row_is_committed_before_the_200(service: Service, client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-commit")
+    response = await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    # Read straight from the store, with no settling: the 200 promised the row is durable.
+    assert await service.store.get_inbox("n-commit") is not None
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"content-type": "application/json"}, "missing_signature"),
+        ({"content-type": "application/json", "authorization": "0" * 64}, "bad_signature"),
+    ],
+)
+async def test_bad_or_missing_signature_is_401(
+    service: Service, client: httpx.AsyncClient, headers: dict[str, str], code: str
+) -> None:
+    body = webhook_body("n-401")
+    response = await client.post("/webhooks/tiktok", content=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == code
+    assert await service.store.get_inbox("n-401") is None
+
+
+async def test_signature_from_another_app_is_401(client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-other")
+    headers = signed_headers(body, key="other", secret="other-secret")
+    assert (await client.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 401
+
+
+async def test_oversize_is_413(tmp_path: Path, anyio_backend: Any) -> None:
+    config = make_config(tmp_path, anyio_backend, CREATORFLOW_HTTP__MAX_BODY_BYTES="200")
+    async with open_service(config) as service, httpx.AsyncClient(base_url=service.url) as c:
+        body = webhook_body("n-big", order_id="9" * 200)
+        response = await c.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+        assert response.status_code == 413
+        assert response.json()["error"] == "too_large"
+
+        async def chunks() -> Any:  # no Content-Length: the limit applies while reading
+            for _ in range(4):
+                yield b"x" * 100
+
+        response = await c.post(
+            "/webhooks/tiktok", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert await service.store.get_inbox("n-big") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"{not json", "invalid_json"),
+        (b'{"type":"one","timestamp":1,"data":{}}', "$.type"),
+        (b'{"type":1,"timestamp":1,"data":{"order_status":"UNPAID","update_time":1}}', "order_id"),
+    ],
+)
+async def test_malformed_is_400_with_json_error(
+    client: httpx.AsyncClient, body: bytes, where: str
+) -> None:
+    response = await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    assert response.status_code == 400
+    payload = response.json()
+    assert where in payload["error"] + payload["detail"]
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-415")
+    headers = signed_headers(body) | {"content-type": "text/plain"}
+    assert (await client.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 415
+
+
+async def test_duplicate_is_200_with_one_row(service: Service, client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-dup")
+    for _ in range(3):
+        response = await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+        assert response.status_code == 200
+    # A retry with a different body but the same notification id changes nothing either.
+    other = webhook_body("n-dup", status="CANCEL")
+    assert (
+        await client.post("/webhooks/tiktok", content=other, headers=signed_headers(other))
+    ).status_code == 200
+    await settle(service)
+    status = await service.store.get_inbox("n-dup")
+    assert status is not None
+    assert status.state == "processed"
+    assert status.attempts == 1  # processed once, not once per delivery
+    text = (await client.get("/metrics")).text
+    assert sample(text, "creatorflow_webhook_requests_total", outcome="accepted") == 1
+    assert sample(text, "creatorflow_webhook_requests_total", outcome="duplicate") == 3
+    assert sample(text, "creatorflow_webhooks_received_total", type="1",
+                  topic="ORDER_STATUS_CHANGE") == 1  # fmt: skip
+
+
+async def test_unknown_type_is_stored_and_counted(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    body = b'{"type":4242,"tts_notification_id":"n-unknown","shop_id":"s","timestamp":1,"data":{}}'
+    response = await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    await settle(service)
+    text = (await client.get("/metrics")).text
+    assert sample(text, "creatorflow_webhooks_received_total", type="4242",
+                  topic="UNKNOWN_4242") == 1  # fmt: skip
+    assert sample(text, "creatorflow_inbox_processed_total", type="4242",
+                  topic="UNKNOWN_4242") == 1  # fmt: skip
+
+
+async def test_webhook_status_api(service: Service, client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-status")
+    await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    await settle(service)
+    assert (await client.get("/api/webhooks/n-status")).status_code == 401
+    bad = {"authorization": "Bearer nope"}
+    assert (await client.get("/api/webhooks/n-status", headers=bad)).status_code == 401
+    response = await client.get("/api/webhooks/n-status", headers=API)
+    assert response.status_code == 200
+    payload = response.json()
+    assert payload["notification_id"] == "n-status"
+    assert payload["state"] == "processed"
+    assert payload["type"] == 1
+    assert payload["attempts"] == 1
+    assert payload["processed_at_ms"] >= payload["received_at_ms"]
+    missing = await client.get("/api/webhooks/nope", headers=API)
+    assert missing.status_code == 404
+
+
+async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "alive"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"tree": "running", "store": "ok"}
+    text = (await client.get("/metrics")).text
+    assert 'creatorflow_mailbox_depth{actor="webhook_ingress"}' in text
+    assert 'creatorflow_supervisor_restarts_total{child="store_writer"}' in text
+    assert "creatorflow_store_commit_latency_seconds_bucket" in text
+    assert "creatorflow_webhook_latency_seconds_bucket" in text
+    assert (await client.get("/nope")).status_code == 404
+    assert (await client.get("/webhooks/tiktok")).status_code == 405
+
+
+async def test_app_key_in_env_is_what_signs(client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-key")
+    headers = signed_headers(body, key=APP_KEY)
+    assert (await client.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 200

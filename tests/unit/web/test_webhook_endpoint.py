@@ -1,0 +1,142 @@
+"""The webhook route in-process: saturation, draining and store failures give 503 + Retry-After."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from creatorflow.actors.ingress import IngressMsg, Receive, Received
+from creatorflow.domain.webhook import AppCredentials
+from creatorflow.errors import StoreUnavailable
+from creatorflow.metrics import Metrics
+from creatorflow.ports import SystemClock
+from creatorflow.runtime import Actor, ActorRef, Envelope, Mailbox, open_actor
+from creatorflow.web.app import CreatorFlowApp
+from creatorflow.web.lifecycle import Lifecycle
+from creatorflow.web.webhooks import WebhookEndpoint
+from helpers import APP_KEY, APP_SECRET, signed_headers, webhook_body
+
+pytestmark = pytest.mark.anyio
+
+
+class MemoryInbox:
+    async def get_inbox(self, notification_id: str) -> None:
+        return None
+
+    async def list_unprocessed(self, after: object, limit: int) -> list[object]:
+        return []
+
+
+@asynccontextmanager
+async def client_for(
+    ingress: ActorRef[IngressMsg], lifecycle: Lifecycle, metrics: Metrics
+) -> AsyncIterator[httpx.AsyncClient]:
+    endpoint = WebhookEndpoint(
+        apps=[AppCredentials(app_key=APP_KEY, app_secret=APP_SECRET)],
+        ingress=ingress,
+        metrics=metrics,
+        clock=SystemClock(),
+        lifecycle=lifecycle,
+        max_body_bytes=4096,
+        retry_after_s=7,
+    )
+
+    async def ready() -> dict[str, str]:
+        return {"store": "ok"}
+
+    app = CreatorFlowApp(
+        webhooks=endpoint,
+        inbox=MemoryInbox(),  # type: ignore[arg-type]
+        metrics=metrics,
+        lifecycle=lifecycle,
+        readiness=ready,
+        api_token="",
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+def ready_lifecycle() -> Lifecycle:
+    lifecycle = Lifecycle()
+    lifecycle.ready = True
+    return lifecycle
+
+
+async def post(client: httpx.AsyncClient, nid: str) -> httpx.Response:
+    body = webhook_body(nid)
+    return await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+
+
+async def test_full_ingress_mailbox_is_503_with_retry_after(anyio_backend: object) -> None:
+    mailbox: Mailbox[IngressMsg] = Mailbox("webhook_ingress", 1)
+    ingress = ActorRef(mailbox)
+    ingress.tell_nowait(Receive(record=None))  # type: ignore[arg-type]  # nobody drains it
+    metrics = Metrics()
+    async with client_for(ingress, ready_lifecycle(), metrics) as client:
+        response = await post(client, "n-full")
+    mailbox.close()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
+    assert response.json()["error"] == "saturated"
+    assert metrics.webhook_outcome["saturated"]._value.get() == 1
+    assert mailbox.stats().rejected == 1
+
+
+async def test_draining_is_503_and_not_ready(anyio_backend: object) -> None:
+    lifecycle = ready_lifecycle()
+    lifecycle.draining = True
+    ingress: ActorRef[IngressMsg] = ActorRef(Mailbox("webhook_ingress", 8))
+    async with client_for(ingress, lifecycle, Metrics()) as client:
+        response = await post(client, "n-drain")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "7"
+        assert response.json()["error"] == "draining"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["tree"] == "draining"
+    assert ingress.mailbox.depth == 0  # nothing was admitted
+    ingress.mailbox.close()
+
+
+class FailingIngress(Actor[IngressMsg]):
+    async def handle(self, env: Envelope[IngressMsg]) -> None:
+        env.fail(StoreUnavailable("database is down"))
+
+
+class AcceptingIngress(Actor[IngressMsg]):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def handle(self, env: Envelope[IngressMsg]) -> None:
+        assert isinstance(env.msg, Receive)
+        self.seen.append(env.msg.record.notification_id)
+        env.reply(Received(new=True))
+
+
+async def test_store_down_is_503_not_200(anyio_backend: object) -> None:
+    async with (
+        open_actor(FailingIngress(), "webhook_ingress", 8) as ingress,
+        client_for(ingress, ready_lifecycle(), Metrics()) as client,
+    ):
+        response = await post(client, "n-down")
+    assert response.status_code == 503
+    assert response.json()["error"] == "store_unavailable"
+    assert "database is down" in response.json()["detail"]
+
+
+async def test_in_flight_is_counted_until_answered(anyio_backend: object) -> None:
+    actor = AcceptingIngress()
+    lifecycle = ready_lifecycle()
+    async with (
+        open_actor(actor, "webhook_ingress", 8) as ingress,
+        client_for(ingress, lifecycle, Metrics()) as client,
+    ):
+        response = await post(client, "n-ok")
+        assert response.status_code == 200
+        assert lifecycle.in_flight == 0
+        await lifecycle.wait_idle()  # returns at once when idle
+    assert actor.seen == ["n-ok"]
