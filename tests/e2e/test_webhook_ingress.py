@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 
 def sample(metrics_text: str, name: str, **labels: str) -> float:
     """The value of one sample in Prometheus text, 0 when absent."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     prefix = f"{name}{{{want}}} " if labels else f"{name} "
     for line in metrics_text.splitlines():
         if line.startswith(prefix):
@@ -202,3 +202,16 @@ async def test_app_key_in_env_is_what_signs(client: httpx.AsyncClient) -> None:
     body = webhook_body("n-key")
     headers = signed_headers(body, key=APP_KEY)
     assert (await client.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 200
+
+
+async def test_hypercorn_serves_on_asyncio_too(tmp_path: Path, anyio_backend: Any) -> None:
+    if anyio_backend[0] != "asyncio":
+        pytest.skip("the trio runs already use hypercorn")
+    config = make_config(tmp_path, anyio_backend, CREATORFLOW_SERVER="hypercorn")
+    assert config.server.kind == "hypercorn"
+    async with open_service(config) as service, httpx.AsyncClient(base_url=service.url) as c:
+        body = webhook_body("n-hyper")
+        response = await c.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+        assert response.status_code == 200
+        assert await service.store.get_inbox("n-hyper") is not None
+        assert (await c.get("/readyz")).status_code == 200

@@ -92,7 +92,7 @@ async def test_kill9_loses_no_acknowledged_webhook(tmp_path: Path, anyio_backend
                 proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()  # reaps the process and closes its pipes
     assert proc.returncode == -signal.SIGKILL
     assert len(acked) >= KILL_AFTER_ACKS
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
 from anyio.abc import TaskStatus
@@ -27,6 +27,9 @@ from creatorflow.errors import ActorStopped
 from creatorflow.runtime._mailbox import Envelope, Mailbox, Reply, crashed
 
 M = TypeVar("M")
+
+#: The barrier message of :meth:`ActorRef.flush`; never reaches an actor's handlers.
+_FLUSH: Final = object()
 
 
 class Actor(Generic[M]):
@@ -95,6 +98,21 @@ class ActorRef(Generic[M]):
         await self._mailbox.put(Envelope(msg, reply))
         return await reply.wait()
 
+    async def flush(self) -> None:
+        """Wait until every message sent before this call has been handled (or lost in a crash).
+
+        A barrier through the mailbox, answered by the runtime itself, not the actor: meant for
+        tests and for shutdown ordering. Waits while the mailbox is full. Raises ActorStopped.
+        """
+        reply: Reply[Any] = Reply()
+        self._mailbox.flushes_pending += 1
+        try:
+            await self._mailbox.put(Envelope(cast(M, _FLUSH), reply))
+        except BaseException:
+            self._mailbox.flushes_pending -= 1
+            raise
+        await reply.wait()
+
     def ask_nowait(self, msg: M) -> Reply[Any]:
         """Enqueue a request without waiting; await ``.wait()`` on the result for the answer.
 
@@ -132,35 +150,60 @@ async def run_actor(
             batch = await mailbox.take_batch(actor.max_batch, actor.batch_linger_s)
         except ActorStopped:
             break
-        if whole_batch:
-            try:
-                await actor.handle_batch(batch)
-            except Exception as exc:
-                err = crashed(mailbox.name, exc)
-                for env in batch:
-                    if not env.answered:
-                        env.fail(err)
-                raise
-            finally:
-                mailbox.handled += len(batch)
-            continue
-        index = 0
+        if mailbox.flushes_pending:
+            barriers = [env for env in batch if env.msg is _FLUSH]
+            if barriers:
+                batch = [env for env in batch if env.msg is not _FLUSH]
+                try:
+                    if batch:
+                        await _handle(actor, mailbox, batch, whole_batch)
+                finally:
+                    mailbox.flushes_pending -= len(barriers)
+                    for env in barriers:
+                        env.reply(None)
+                continue
+        await _handle(actor, mailbox, batch, whole_batch)
+    await actor.on_stop()
+
+
+async def _handle(
+    actor: Actor[M], mailbox: Mailbox[M], batch: list[Envelope[M]], whole_batch: bool
+) -> None:
+    if whole_batch:
         try:
-            for index, env in enumerate(batch):  # noqa: B007 - index is read in except
-                await actor.handle(env)
-                mailbox.handled += 1
+            await actor.handle_batch(batch)
         except Exception as exc:
-            mailbox.handled += 1
-            batch[index].fail(crashed(mailbox.name, exc))
-            mailbox.requeue(batch[index + 1 :])
+            err = crashed(mailbox.name, exc)
+            for env in batch:
+                if not env.answered:
+                    env.fail(err)
             raise
         except BaseException:
-            # Cancelled mid-batch: keep what was not handled yet for whoever runs next; the
-            # message in hand is lost, so its asker must not wait forever.
-            batch[index].fail(ActorStopped(mailbox.name))
-            mailbox.requeue(batch[index + 1 :])
+            # Cancelled mid-batch: nobody will answer these asks any more.
+            stopped = ActorStopped(mailbox.name)
+            for env in batch:
+                if not env.answered:
+                    env.fail(stopped)
             raise
-    await actor.on_stop()
+        finally:
+            mailbox.handled += len(batch)
+        return
+    index = 0
+    try:
+        for index, env in enumerate(batch):  # noqa: B007 - index is read in except
+            await actor.handle(env)
+            mailbox.handled += 1
+    except Exception as exc:
+        mailbox.handled += 1
+        batch[index].fail(crashed(mailbox.name, exc))
+        mailbox.requeue(batch[index + 1 :])
+        raise
+    except BaseException:
+        # Cancelled mid-batch: keep what was not handled yet for whoever runs next; the
+        # message in hand is lost, so its asker must not wait forever.
+        batch[index].fail(ActorStopped(mailbox.name))
+        mailbox.requeue(batch[index + 1 :])
+        raise
 
 
 @asynccontextmanager

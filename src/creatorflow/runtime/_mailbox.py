@@ -128,6 +128,8 @@ class Mailbox(Generic[T]):
         self.handled = 0
         self.rejected = 0
         self.high_water = 0
+        #: Flush barriers sent and not yet answered (see ``ActorRef.flush``).
+        self.flushes_pending = 0
         self.closed = False
         self._recv_closed = False
 
@@ -184,13 +186,19 @@ class Mailbox(Generic[T]):
         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             pass
         if linger_s > 0 and len(batch) < max_items:
-            with anyio.move_on_after(linger_s):
-                while len(batch) < max_items:
-                    try:
-                        batch.append(await recv.receive())
-                    except (anyio.EndOfStream, anyio.ClosedResourceError):
-                        break
-                    self.taken += 1
+            try:
+                with anyio.move_on_after(linger_s):
+                    while len(batch) < max_items:
+                        try:
+                            batch.append(await recv.receive())
+                        except (anyio.EndOfStream, anyio.ClosedResourceError):
+                            break
+                        self.taken += 1
+            except BaseException:
+                # Cancelled while lingering: what was taken is nobody's yet, so give it back
+                # for the next incarnation instead of dropping it (and stranding its asks).
+                self.requeue(batch)
+                raise
         return batch
 
     def take_nowait(self) -> Envelope[T]:
@@ -210,7 +218,9 @@ class Mailbox(Generic[T]):
 
     @property
     def depth(self) -> int:
-        return self.sent - self.taken + len(self._requeued)
+        # A sender that waited on a full mailbox counts its message after the consumer already
+        # took it, so the difference can be -1 for a moment; never report that.
+        return max(0, self.sent - self.taken) + len(self._requeued)
 
     def stats(self) -> MailboxStats:
         return MailboxStats(
