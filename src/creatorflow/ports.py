@@ -173,3 +173,54 @@ class SchemaMigrator(Protocol):
 
 class Store(TransactionalStore, InboxReader, StoreHealth, Protocol):
     """Everything the app needs from a store adapter (composition of the ports above)."""
+
+
+class LeaderElection(Protocol):
+    """Singleton jobs across processes sharing one database (the inbox pump, reconcilers).
+
+    Postgres: session-level advisory locks; two processes pointed at one database never both
+    lead ``name``. SQLite (one process by construction): always granted in-process.
+    """
+
+    async def try_lead(self, name: str) -> bool:
+        """Become the leader of ``name`` without waiting; True if this process leads it now.
+
+        Idempotent for the current leader. Leadership is lost if the connection holding it
+        dies; callers re-check with ``is_leading`` before each run of the job.
+        """
+        ...
+
+    async def is_leading(self, name: str) -> bool:
+        """Whether this process still leads ``name`` (False after a lost connection)."""
+        ...
+
+    async def resign(self, name: str) -> None:
+        """Give up ``name`` (no-op when not leading)."""
+        ...
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class Cache(Protocol):
+    """A bounded key/value cache with per-entry TTL (memory or Redis).
+
+    Values are bytes (callers encode with msgspec). Every method may raise CacheUnavailable;
+    callers treat that as a miss and carry on (the service is degraded, not down).
+    """
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store ``value`` for ``ttl_s`` seconds (> 0)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (no-op when absent)."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the cache answers. Raises CacheUnavailable."""
+        ...
