@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
+CODE := $(wildcard src tests bench tools)
 
 .PHONY: run test lint typecheck contracts pytest install install-test bench bench-runtime bench-ingress clean format
 
@@ -27,8 +28,8 @@ run: install
 	$(BIN)/creatorflow serve
 
 lint: install-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 typecheck: install-test
 	$(BIN)/mypy --strict src
@@ -43,8 +44,8 @@ pytest: install-test
 test: lint typecheck contracts pytest
 
 format: install-test
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 bench: bench-runtime bench-ingress
 
