@@ -74,10 +74,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     _setup_logging(config)
+    try:
+        return _run_command(args.command, config)
+    except BaseExceptionGroup as group:
+        # Task groups wrap what their tasks raised; report the first real cause in one line.
+        leaf = _first_leaf(group)
+        if isinstance(leaf, ConfigError):
+            print(f"creatorflow: {leaf}", file=sys.stderr)
+            return EXIT_CONFIG
+        if isinstance(leaf, CreatorFlowError):
+            print(f"creatorflow: {leaf}", file=sys.stderr)
+            return EXIT_FAILURE
+        raise
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _run_command(command: str, config: Config) -> int:
     from creatorflow import app as service_app
 
     try:
-        if args.command == "migrate":
+        if command == "migrate":
             applied, version = _run_async(config, service_app.migrate, config)
             names = ", ".join(str(v) for v in applied) or "none"
             print(f"creatorflow: migrations applied: {names}; schema version {version}")

@@ -118,3 +118,15 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / "creatorflow.sqlite3") as db:
         (count,) = db.execute("SELECT count(*) FROM inbox WHERE state = 'processed'").fetchone()
     assert count == 20  # drained: everything accepted was also processed before exit
+
+
+def test_unusable_data_dir_is_one_clear_line_and_exit_1() -> None:
+    result = run_cli(
+        "serve",
+        env={"CREATORFLOW_HTTP_PORT": "0", "CREATORFLOW_DATA_DIR": "/proc/creatorflow-nope"},
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("creatorflow: ")
+    assert "/proc/creatorflow-nope" in last
+    assert "Traceback" not in result.stderr
