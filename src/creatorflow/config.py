@@ -60,6 +60,10 @@ class StoreConfig(Section):
     migrate_on_start: bool = True
     writer_mailbox_size: Positive = 4096
     busy_timeout_ms: Positive = 5000
+    pg_pool_min_size: NonNegative = 2
+    pg_pool_max_size: Positive = 10
+    pg_command_timeout_s: PositiveFloat = 30.0
+    pg_connect_timeout_s: PositiveFloat = 5.0
 
 
 class RuntimeConfig(Section):
@@ -95,6 +99,15 @@ class ApiConfig(Section):
 
 class CacheConfig(Section):
     redis_url: str = ""
+    key_prefix: str = "creatorflow:"
+    redis_socket_timeout_s: PositiveFloat = 0.25
+    redis_max_connections: Positive = 64
+    memory_max_entries: Positive = 100_000
+    max_inflight_loads: Positive = 10_000
+    product_ttl_s: PositiveFloat = 300.0
+    api_ttl_s: PositiveFloat = 60.0
+    query_ttl_s: PositiveFloat = 60.0
+    session_ttl_s: PositiveFloat = 1800.0
 
 
 class LogConfig(Section):

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from creatorflow.errors import ActorStopped
@@ -95,7 +96,11 @@ class ActorRef(Generic[M]):
             ActorStopped: the actor stopped before answering.
         """
         reply: Reply[Any] = Reply()
-        await self._mailbox.put(Envelope(msg, reply))
+        env = Envelope(msg, reply)
+        # Waiting for the reply is the checkpoint; only a full mailbox makes us wait to enqueue.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if not self._mailbox.offer(env):
+            await self._mailbox.put(env)
         return await reply.wait()
 
     async def flush(self) -> None:

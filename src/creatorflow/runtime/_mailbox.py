@@ -10,6 +10,7 @@ the metrics collector reads them at scrape time.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,32 +30,58 @@ class Reply(Generic[T]):
     """A one-shot answer slot: set once by the actor, awaited once by the asker.
 
     ``set``/``fail`` never block and may be called from any task of the same event loop; a
-    second call is ignored (the first answer wins).
+    second call is ignored (the first answer wins), and so is an answer that comes after the
+    asker stopped waiting (cancelled).
+
+    On asyncio the slot is a bare future of the running loop (about 5x cheaper to make than an
+    ``anyio.Event``, and this sits on every request's path); elsewhere (trio) an anyio Event.
     """
 
-    __slots__ = ("_error", "_event", "_value")
+    __slots__ = ("_error", "_event", "_future", "_value")
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._future: asyncio.Future[T] | None = None if loop is None else loop.create_future()
+        self._event: anyio.Event | None = anyio.Event() if loop is None else None
         self._value: Any = _PENDING
         self._error: BaseException | None = None
 
     def set(self, value: T) -> None:
-        if self._value is _PENDING and self._error is None:
+        future = self._future
+        if future is not None:
+            if not future.done():
+                future.set_result(value)
+        elif self._value is _PENDING and self._error is None:
             self._value = value
+            assert self._event is not None
             self._event.set()
 
     def fail(self, error: BaseException) -> None:
-        if self._value is _PENDING and self._error is None:
+        future = self._future
+        if future is not None:
+            if not future.done():
+                future.set_exception(error)
+        elif self._value is _PENDING and self._error is None:
             self._error = error
+            assert self._event is not None
             self._event.set()
 
     @property
     def done(self) -> bool:
+        """True once answered, or once the asker stopped waiting."""
+        if self._future is not None:
+            return self._future.done()
+        assert self._event is not None
         return self._event.is_set()
 
     async def wait(self) -> T:
         """Wait for the answer (a checkpoint); raise the error the actor reported, if any."""
+        if self._future is not None:
+            return await self._future
+        assert self._event is not None
         await self._event.wait()
         if self._error is not None:
             raise self._error
@@ -145,6 +172,20 @@ class Mailbox(Generic[T]):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise ActorStopped(self.name) from None
         self._count_sent()
+
+    def offer(self, env: Envelope[T]) -> bool:
+        """Enqueue if there is room (True) without waiting or counting a rejection (False).
+
+        Raises ActorStopped when closed. For senders that fall back to :meth:`put` when full.
+        """
+        try:
+            self._send.send_nowait(env)
+        except anyio.WouldBlock:
+            return False
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise ActorStopped(self.name) from None
+        self._count_sent()
+        return True
 
     async def put(self, env: Envelope[T]) -> None:
         """Enqueue, waiting while the mailbox is full (a checkpoint). Raises ActorStopped."""
