@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 
@@ -30,16 +31,27 @@ from creatorflow.actors.inbox_consumer import InboxConsumer
 from creatorflow.actors.inbox_pump import InboxPump
 from creatorflow.actors.ingress import IngressMsg, Kick, Process, WebhookIngress
 from creatorflow.actors.store_writer import StoreWriter, Write
+from creatorflow.adapters.cache import open_cache_from_config
+from creatorflow.adapters.store.postgres import open_postgres_store_from_config
 from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store_from_config
-from creatorflow.config import Config
+from creatorflow.caching import LayeredCache, open_layered_cache
+from creatorflow.config import Config, masked
 from creatorflow.domain.webhook import AppCredentials, topic_name
 from creatorflow.errors import ConfigError
 from creatorflow.metrics import Metrics, RuntimeCollector
-from creatorflow.ports import Clock, InboxRecord, Store, SystemClock
+from creatorflow.ports import (
+    Clock,
+    InboxRecord,
+    LeaderElection,
+    SchemaMigrator,
+    Store,
+    SystemClock,
+)
 from creatorflow.runtime import ActorRef, Backoff, ChildSpec, Restart, Strategy, Supervisor
 from creatorflow.web.app import CreatorFlowApp
 from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.server import bind_socket, serve_http
+from creatorflow.web.status import CachedInbox, StatusReporter
 from creatorflow.web.webhooks import WebhookEndpoint
 
 log = logging.getLogger("creatorflow")
@@ -54,7 +66,8 @@ class Service:
 
     config: Config
     port: int
-    store: Store
+    store: AppStore
+    cache: LayeredCache
     metrics: Metrics
     lifecycle: Lifecycle
     supervisor: Supervisor
@@ -82,14 +95,23 @@ def check_bind(config: Config) -> None:
         )
 
 
+class AppStore(Store, SchemaMigrator, LeaderElection, Protocol):
+    """What the composition root needs of a store adapter (both adapters are all of these)."""
+
+
 @asynccontextmanager
-async def open_store(config: Config) -> AsyncIterator[Store]:
-    """Open the configured store (embedded SQLite by default)."""
+async def open_store(config: Config) -> AsyncIterator[AppStore]:
+    """Open the configured store: Postgres when ``store.database_url`` is set, else SQLite.
+
+    Raises:
+        ConfigError: Postgres under the trio backend.
+        StoreUnavailable / StoreError: the store cannot be opened or migrated.
+    """
     if config.store.database_url:
-        raise ConfigError(
-            "config: store.database_url: the Postgres store is not in this build yet "
-            "(unset CREATORFLOW_DATABASE_URL to use the embedded SQLite store)"
-        )
+        async with open_postgres_store_from_config(config.store) as pg:
+            log.info("store: Postgres at %s", masked(config)["store"]["database_url"])
+            yield pg
+        return
     async with open_sqlite_store_from_config(config.store) as store:
         log.info("store: SQLite at %s", Path(config.store.data_dir) / SQLITE_FILENAME)
         yield store
@@ -97,8 +119,7 @@ async def open_store(config: Config) -> AsyncIterator[Store]:
 
 async def migrate(config: Config) -> tuple[list[int], int]:
     """``creatorflow migrate``: apply pending migrations; return (applied, schema version)."""
-    config = _without_auto_migrate(config)
-    async with open_sqlite_store_from_config(config.store) as store:
+    async with open_store(_without_auto_migrate(config)) as store:
         applied = await store.migrate()
         return applied, await store.schema_version()
 
@@ -200,7 +221,11 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
     sock = bind_socket(config.http.host, config.http.port)
     port = int(sock.getsockname()[1])
     try:
-        async with open_store(config) as store:
+        async with (
+            open_store(config) as store,
+            open_cache_from_config(config.cache) as cache_port,
+            open_layered_cache(cache_port, config.cache) as cache,
+        ):
             metrics = Metrics()
             lifecycle = Lifecycle()
             root, ingress, writer = _build_tree(config, store, metrics, clock)
@@ -221,10 +246,13 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
             )
             web = CreatorFlowApp(
                 webhooks=webhooks,
-                inbox=store,
+                inbox=CachedInbox(store, cache),
                 metrics=metrics,
                 lifecycle=lifecycle,
                 readiness=readiness,
+                status=StatusReporter(
+                    store=store, cache=cache, lifecycle=lifecycle, tree=root.stats, clock=clock
+                ).report,
                 api_token=config.api.token,
             )
             http_stop = anyio.Event()
@@ -241,7 +269,9 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 await tg.start(run_http)
                 lifecycle.ready = True
                 metrics.ready.set(1)
-                service = Service(config, port, store, metrics, lifecycle, root, ingress, writer)
+                service = Service(
+                    config, port, store, cache, metrics, lifecycle, root, ingress, writer
+                )
                 try:
                     yield service
                 finally:

@@ -215,3 +215,33 @@ async def test_hypercorn_serves_on_asyncio_too(tmp_path: Path, anyio_backend: An
         assert response.status_code == 200
         assert await service.store.get_inbox("n-hyper") is not None
         assert (await c.get("/readyz")).status_code == 200
+
+
+async def test_status_reports_components(service: Service, client: httpx.AsyncClient) -> None:
+    body = webhook_body("n-status-doc")
+    await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    await settle(service)
+    response = await client.get("/status")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["status"] == "ok"
+    components = doc["components"]
+    assert components["store"]["status"] == "ok"
+    assert components["cache"]["status"] == "ok"
+    assert components["tree"]["state"] == "running"
+    assert components["tree"]["stopped"] == []
+    assert components["inbox"]["oldest_unprocessed_age_s"] is None  # all processed
+
+
+async def test_processed_webhook_status_is_served_from_cache(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    body = webhook_body("n-cached")
+    await client.post("/webhooks/tiktok", content=body, headers=signed_headers(body))
+    await settle(service)
+    first = await client.get("/api/webhooks/n-cached", headers=API)
+    hits_before = service.cache.statistics().hits
+    second = await client.get("/api/webhooks/n-cached", headers=API)
+    assert second.json() == first.json()
+    assert first.json()["state"] == "processed"
+    assert service.cache.statistics().hits == hits_before + 1

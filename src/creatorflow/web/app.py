@@ -7,6 +7,7 @@ POST     /webhooks/tiktok               signed TikTok Shop push (see ``webhooks.
 GET      /healthz                       process alive
 GET      /readyz                        ready to accept (store reachable, tree running)
 GET      /metrics                       Prometheus text format
+GET      /status                        aggregated health: ok / degraded / down per component
 GET      /api/webhooks/{notification}   what became of one webhook (bearer token)
 =======  =============================  =============================================
 
@@ -33,6 +34,7 @@ from creatorflow.web.webhooks import WebhookEndpoint
 log = logging.getLogger("creatorflow.web")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, str]]]
+StatusCheck = Callable[[], Awaitable[tuple[str, dict[str, Any]]]]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _READY_TIMEOUT_S = 2.0
@@ -49,6 +51,7 @@ class CreatorFlowApp:
         metrics: Metrics,
         lifecycle: Lifecycle,
         readiness: ReadinessCheck,
+        status: StatusCheck,
         api_token: str,
     ) -> None:
         self._webhooks = webhooks
@@ -56,12 +59,14 @@ class CreatorFlowApp:
         self._metrics = metrics
         self._lifecycle = lifecycle
         self._readiness = readiness
+        self._status = status
         self._token = f"Bearer {api_token}".encode() if api_token else b""
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/webhooks/tiktok"): webhooks,
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
             ("GET", "/metrics"): self._metrics_route,
+            ("GET", "/status"): self._status_route,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,6 +125,10 @@ class CreatorFlowApp:
             ok = False
             checks["store"] = f"unreachable: {exc}"
         await respond_json(send, 200 if ok else 503, {"ready": ok, "checks": checks})
+
+    async def _status_route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        overall, document = await self._status()
+        await respond_json(send, 503 if overall == "down" else 200, document)
 
     async def _metrics_route(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond(send, 200, self._metrics.render(), CONTENT_TYPE.encode())

@@ -47,12 +47,16 @@ async def client_for(
     async def ready() -> dict[str, str]:
         return {"store": "ok"}
 
+    async def status() -> tuple[str, dict[str, object]]:
+        return "ok", {"status": "ok"}
+
     app = CreatorFlowApp(
         webhooks=endpoint,
         inbox=MemoryInbox(),  # type: ignore[arg-type]
         metrics=metrics,
         lifecycle=lifecycle,
         readiness=ready,
+        status=status,
         api_token="",
     )
     transport = httpx.ASGITransport(app=app)

@@ -1,0 +1,122 @@
+"""``GET /status``: aggregated health, and the cached webhook-status reader.
+
+Each component is ``ok``, ``degraded`` (working with reduced service, e.g. the cache is down
+and every read goes to the store) or ``down``; the overall status is the worst of them. "Accepting"
+and "processing" are reported apart (DESIGN §8): ``inbox.oldest_unprocessed_age_s`` says how far
+behind processing is even while webhooks are still acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+import anyio
+import msgspec
+
+from creatorflow.caching import LayeredCache
+from creatorflow.errors import AdapterError
+from creatorflow.ports import Clock, InboxCursor, InboxReader, InboxRecord, InboxStatus, Store
+from creatorflow.runtime import SupervisorStats
+from creatorflow.web.lifecycle import Lifecycle
+
+Level = Literal["ok", "degraded", "down"]
+_ORDER: Final[dict[str, int]] = {"ok": 0, "degraded": 1, "down": 2}
+_CHECK_TIMEOUT_S: Final = 2.0
+_STATUS_CODEC: Final = msgspec.msgpack.Decoder(InboxStatus)
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class CachedInbox:
+    """An :class:`InboxReader` that keeps finished webhooks in the ``query`` cache layer.
+
+    Only ``processed`` answers are cached: that state is terminal, so a cached answer is never
+    stale. Anything else (received, dead, unknown) is read from the store every time.
+    """
+
+    def __init__(self, store: InboxReader, cache: LayeredCache) -> None:
+        self._store = store
+        self._cache = cache
+
+    async def get_inbox(self, notification_id: str) -> InboxStatus | None:
+        cached = await self._cache.get("query", f"inbox:{notification_id}")
+        if cached is not None:
+            try:
+                return _STATUS_CODEC.decode(cached)
+            except msgspec.DecodeError:
+                pass  # an older layout: read the store again
+        status = await self._store.get_inbox(notification_id)
+        if status is not None and status.state == "processed":
+            await self._cache.put("query", f"inbox:{notification_id}", _encode(status))
+        return status
+
+    async def list_unprocessed(self, after: InboxCursor | None, limit: int) -> list[InboxRecord]:
+        return await self._store.list_unprocessed(after, limit)
+
+
+class StatusReporter:
+    """Builds the ``/status`` document from live checks."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cache: LayeredCache,
+        lifecycle: Lifecycle,
+        tree: Callable[[], SupervisorStats],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._lifecycle = lifecycle
+        self._tree = tree
+        self._clock = clock
+
+    async def report(self) -> tuple[Level, dict[str, Any]]:
+        """Run the checks (each bounded by a short deadline); return (overall, document)."""
+        components: dict[str, dict[str, Any]] = {
+            "store": await self._store_check(),
+            "cache": await self._cache_check(),
+            "tree": self._tree_check(),
+        }
+        components["inbox"] = await self._inbox_check(components["store"]["status"])
+        overall: Level = max(
+            (c["status"] for c in components.values()), key=lambda level: _ORDER[level]
+        )
+        return overall, {"status": overall, "components": components}
+
+    async def _store_check(self) -> dict[str, Any]:
+        try:
+            with anyio.fail_after(_CHECK_TIMEOUT_S):
+                await self._store.ping()
+        except (AdapterError, TimeoutError) as exc:
+            return {"status": "down", "error": str(exc) or type(exc).__name__}
+        return {"status": "ok"}
+
+    async def _cache_check(self) -> dict[str, Any]:
+        with anyio.move_on_after(_CHECK_TIMEOUT_S):
+            await self._cache.probe()
+        health = self._cache.health()
+        return {"status": health.status, "last_error": health.last_error, "errors": health.errors}
+
+    def _tree_check(self) -> dict[str, Any]:
+        lifecycle = self._lifecycle
+        state = "draining" if lifecycle.draining else "running" if lifecycle.ready else "starting"
+        stats = self._tree()
+        stopped = [path for path, child in stats.walk() if not child.running]
+        restarts = {path: child.restarts for path, child in stats.walk() if child.restarts}
+        level: Level = "ok" if state == "running" and not stopped else "degraded"
+        return {"status": level, "state": state, "stopped": stopped, "restarts": restarts}
+
+    async def _inbox_check(self, store_level: str) -> dict[str, Any]:
+        if store_level == "down":
+            return {"status": "down", "oldest_unprocessed_age_s": None}
+        try:
+            with anyio.fail_after(_CHECK_TIMEOUT_S):
+                oldest = await self._store.list_unprocessed(None, 1)
+        except (AdapterError, TimeoutError) as exc:
+            return {"status": "down", "error": str(exc) or type(exc).__name__}
+        age = None
+        if oldest:
+            age = max(0.0, (self._clock.now_ms() - oldest[0].received_at_ms) / 1000)
+        return {"status": "ok", "oldest_unprocessed_age_s": age}
