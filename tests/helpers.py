@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,25 @@ async def settle(service: Service) -> None:
     """
     for name in ("webhook_ingress", "inbox_pump", "inbox_consumer", "store_writer"):
         await service.supervisor.ref(name).flush()
+
+
+@asynccontextmanager
+async def fresh_postgres_database(base_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``base_url``, dropped afterwards; yields its URL."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    name = f"cf_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(base_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    prefix, _, _ = base_url.rpartition("/")
+    try:
+        yield f"{prefix}/{name}"
+    finally:
+        admin = await asyncpg.connect(base_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -1,25 +1,32 @@
-"""The store port's contract, run against every implementation (SQLite now; Postgres next).
+"""The store port's contract, run against every implementation: SQLite and Postgres.
 
 To add an implementation, append a ``pytest.param(factory, id=...)`` to ``FACTORIES``: a factory
 takes the fixture request (for ``tmp_path``, ``postgres_url``, …) and returns an async context
-manager yielding a migrated, empty :class:`~creatorflow.ports.Store`.
+manager yielding a migrated, empty store that is a :class:`~creatorflow.ports.Store` and a
+:class:`~creatorflow.ports.LeaderElection`.
+
+Postgres runs on asyncio only (the trio variants skip) and each test gets a fresh schema of its
+own (random name, ``search_path`` set through the pool's server settings, dropped afterwards),
+so tests never see each other's rows or locks.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
 import msgspec
 import pytest
 
-from creatorflow.adapters.store import open_sqlite_store
+from creatorflow.adapters.store import open_postgres_store, open_sqlite_store
 from creatorflow.errors import StoreError
 from creatorflow.ports import (
     InboxCursor,
     InboxRecord,
     InsertInbox,
+    LeaderElection,
     MarkInboxFailed,
     MarkInboxProcessed,
     Store,
@@ -28,19 +35,57 @@ from creatorflow.ports import (
 
 pytestmark = pytest.mark.anyio
 
-StoreFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[Store]]
+
+class LeadingStore(Store, LeaderElection, Protocol):
+    """What every store adapter implements."""
 
 
-def _sqlite(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[Store]:
+StoreFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[LeadingStore]]
+
+
+def _sqlite(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[LeadingStore]:
     tmp_path = request.getfixturevalue("tmp_path")
     return open_sqlite_store(tmp_path / "contract.sqlite3")
 
 
-FACTORIES = [pytest.param(_sqlite, id="sqlite")]
+@asynccontextmanager
+async def pg_schema(url: str) -> AsyncIterator[str]:
+    """A fresh, empty schema with a random name, dropped (with its rows) on exit."""
+    import asyncpg  # type: ignore[import-untyped]  # only when Postgres tests run
+
+    name = f"cf_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{name}"')
+        try:
+            yield name
+        finally:
+            await admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def _postgres(request: pytest.FixtureRequest) -> AsyncIterator[LeadingStore]:
+    request.getfixturevalue("asyncio_only")
+    url: str = request.getfixturevalue("postgres_url")
+    async with (
+        pg_schema(url) as schema,
+        open_postgres_store(
+            url, min_size=1, max_size=4, server_settings={"search_path": schema}
+        ) as opened,
+    ):
+        yield opened
+
+
+FACTORIES = [
+    pytest.param(_sqlite, id="sqlite"),
+    pytest.param(_postgres, id="postgres", marks=pytest.mark.services),
+]
 
 
 @pytest.fixture(params=FACTORIES)
-async def store(request: pytest.FixtureRequest, anyio_backend: Any) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, anyio_backend: Any) -> AsyncIterator[LeadingStore]:
     factory: StoreFactory = request.param
     async with factory(request) as opened:
         yield opened
@@ -231,3 +276,67 @@ async def test_list_unprocessed_refuses_unbounded_limit(store: Store) -> None:
 
 async def test_ping_answers(store: Store) -> None:
     await store.ping()  # raises StoreUnavailable when the store does not answer
+
+
+async def test_ids_order_bytewise(store: Store) -> None:
+    # Bytewise, as SQLite's BINARY collation: "B" < "Z" < "_" < "a" < "é" (not a locale order).
+    ids = ["a", "é", "_", "B", "Z", "a-1", "A"]
+    await store.apply([ins(nid, received_at_ms=5) for nid in ids])
+    page = await store.list_unprocessed(None, 10)
+    assert [r.notification_id for r in page] == sorted(ids, key=lambda n: n.encode())
+    after = InboxCursor(received_at_ms=5, notification_id="Z")
+    rest = await store.list_unprocessed(after, 10)
+    assert [r.notification_id for r in rest] == ["_", "a", "a-1", "é"]
+
+
+async def test_large_batch_mixed_with_repeats(store: Store) -> None:
+    # Long runs of each kind (the batched statements), repeats inside and across runs.
+    ops: list[WriteOp] = [ins(f"n{i:03d}") for i in range(300)] + [ins("n005"), ins("n299")]
+    ops += [MarkInboxProcessed(notification_id=f"n{i:03d}", processed_at_ms=i) for i in range(10)]
+    ops += [MarkInboxProcessed(notification_id="n000", processed_at_ms=999)]
+    ops += [MarkInboxFailed(notification_id=f"n{i:03d}", error=f"e{i}") for i in range(5, 15)]
+    ops += [
+        MarkInboxFailed(notification_id="n012", error="again", dead=True),
+        MarkInboxFailed(notification_id="n012", error="last"),
+    ]
+    ops += [ins("n300"), ins("n300")]
+    results = await store.apply(ops)
+    assert results[:302] == [True] * 300 + [False, False]
+    assert results[302:-2] == [None] * (len(ops) - 304)
+    assert results[-2:] == [True, False]
+    first = await store.get_inbox("n000")
+    assert first is not None
+    assert (first.state, first.processed_at_ms, first.attempts) == ("processed", 0, 1)
+    failed_after_processed = await store.get_inbox("n007")
+    assert failed_after_processed is not None
+    assert (failed_after_processed.attempts, failed_after_processed.last_error) == (1, None)
+    folded = await store.get_inbox("n012")
+    assert folded is not None
+    assert (folded.state, folded.attempts, folded.last_error) == ("dead", 3, "last")
+    page = await store.list_unprocessed(None, 400)
+    assert len(page) == 301 - 10 - 1  # n000-n009 processed, n012 dead
+
+
+# --------------------------------------------------------------------------- leader election
+
+
+async def test_leadership_is_granted_held_and_given_up(store: LeadingStore) -> None:
+    assert not await store.is_leading("pump")
+    assert await store.try_lead("pump")
+    assert await store.try_lead("pump")  # idempotent for the leader
+    assert await store.is_leading("pump")
+    assert not await store.is_leading("reconciler")  # names are independent
+    await store.resign("pump")
+    assert not await store.is_leading("pump")
+    await store.resign("pump")  # no-op when not leading
+    await store.resign("never-led")
+    assert await store.try_lead("pump")
+    assert await store.is_leading("pump")
+
+
+async def test_two_names_are_led_and_resigned_independently(store: LeadingStore) -> None:
+    assert await store.try_lead("a")
+    assert await store.try_lead("b")
+    await store.resign("a")
+    assert not await store.is_leading("a")
+    assert await store.is_leading("b")

@@ -7,7 +7,9 @@ at 1 and have no gaps (a gap means a lost file). Applied versions are recorded i
 statements, so a crash leaves a migration either fully applied and recorded, or neither.
 
 Loading (:func:`load_migrations`) is dialect-neutral; applying (:func:`apply_sqlite_migrations`)
-is SQLite's and runs synchronously on a worker thread that owns the writer connection.
+is SQLite's and runs synchronously on a worker thread that owns the writer connection. The
+Postgres runner (async, serialised by an advisory lock) is ``_pg_migrate``, kept apart so this
+module never imports asyncpg.
 Migration files must not contain transaction control or ``PRAGMA`` statements.
 """
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 
 from creatorflow.adapters.store._migrate import (
     apply_sqlite_migrations,
@@ -66,7 +67,8 @@ class SqliteDurability:
 
 
 class SqliteStore:
-    """The :class:`~creatorflow.ports.Store` (and ``SchemaMigrator``) on one SQLite file.
+    """The :class:`~creatorflow.ports.Store` (and ``SchemaMigrator``, ``LeaderElection``) on one
+    SQLite file.
 
     Made by :func:`open_sqlite_store`, which also closes it. Safe to share between tasks of one
     event loop; calls on the same connection queue up in arrival order.
@@ -76,6 +78,7 @@ class SqliteStore:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._leading: set[str] = set()  # names granted by try_lead (a few job names)
 
     # ------------------------------------------------------------------ TransactionalStore
 
@@ -168,6 +171,25 @@ class SqliteStore:
             return SqliteDurability(mode, SYNCHRONOUS_NAMES[level], fks)
 
         return await self._writer.run(read, "durability")
+
+    # ------------------------------------------------------------------ LeaderElection
+
+    async def try_lead(self, name: str) -> bool:
+        """Always True: one process owns the file (WAL on a local disk), so it leads every name.
+        A checkpoint; never touches the database."""
+        await anyio.lowlevel.checkpoint()
+        self._leading.add(name)
+        return True
+
+    async def is_leading(self, name: str) -> bool:
+        """True after ``try_lead(name)`` until ``resign(name)``. A checkpoint."""
+        await anyio.lowlevel.checkpoint()
+        return name in self._leading
+
+    async def resign(self, name: str) -> None:
+        """Stop leading ``name`` (no-op when not leading). A checkpoint."""
+        await anyio.lowlevel.checkpoint()
+        self._leading.discard(name)
 
     async def aclose(self) -> None:
         """Close both connections after the calls already queued on them (shielded)."""

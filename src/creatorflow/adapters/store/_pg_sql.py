@@ -1,0 +1,219 @@
+"""The SQL of the Postgres store and the code that applies a batch of write ops.
+
+Kept apart from :mod:`~creatorflow.adapters.store.postgres` (pool, lifecycle, errors) so the
+statements can be read on their own. Everything here raises asyncpg errors; the caller
+translates.
+
+How a batch is applied: the ops are cut into *runs* of adjacent ops of the same kind, and each
+run is one statement. A batch that is a single run (the usual case: a group of inserts) needs
+no ``BEGIN``/``COMMIT``, since one statement is its own transaction; batches of several runs
+run in one explicit transaction. Measured on the dev box (Postgres 15 on 127.0.0.1, asyncpg
+0.32, one connection, µs per batch)::
+
+    inserts          1 row   50 rows  500 rows
+    unnest            457     1151      7259
+    unnest + BEGIN    717     1320      8845     (the two extra round trips)
+    executemany        -      1740     12131     (in a transaction; no per-row result)
+    one-row VALUES    372       -         -
+
+    marks            1 row   50 rows  500 rows
+    unnest UPDATE     417      884      4939
+    executemany       324     1195     11505
+    one-row UPDATE    319       -         -
+
+So a run of one op uses a one-row statement and a longer run passes one array per column to
+``unnest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Never, cast
+
+from creatorflow.errors import StoreError
+from creatorflow.ports import (
+    InboxRecord,
+    InboxState,
+    InboxStatus,
+    InsertInbox,
+    MarkInboxFailed,
+    MarkInboxProcessed,
+    WriteOp,
+    WriteResult,
+)
+
+_INSERT_COLUMNS = "INSERT INTO inbox (notification_id, type, shop_id, received_at_ms, body)"
+
+INSERT_ONE = f"""{_INSERT_COLUMNS}
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id"""
+
+INSERT_MANY = f"""{_INSERT_COLUMNS}
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[])
+ON CONFLICT (notification_id) DO NOTHING RETURNING notification_id"""
+
+# Processed is terminal (idempotent); a dead row may still be marked processed (a replay).
+MARK_PROCESSED_ONE = """
+UPDATE inbox SET state = 'processed', processed_at_ms = $2, attempts = attempts + 1
+WHERE notification_id = $1 AND state <> 'processed'"""
+
+MARK_PROCESSED_MANY = """
+UPDATE inbox AS i SET state = 'processed', processed_at_ms = u.at, attempts = i.attempts + 1
+FROM unnest($1::text[], $2::bigint[]) AS u (nid, at)
+WHERE i.notification_id = u.nid AND i.state <> 'processed'"""
+
+# $2 failures folded into one update: attempts + n, the last error, dead if any said dead.
+MARK_FAILED_ONE = """
+UPDATE inbox SET attempts = attempts + $2, last_error = $3,
+       state = CASE WHEN $4::boolean THEN 'dead' ELSE state END
+WHERE notification_id = $1 AND state <> 'processed'"""
+
+MARK_FAILED_MANY = """
+UPDATE inbox AS i SET attempts = i.attempts + u.n, last_error = u.error,
+       state = CASE WHEN u.dead THEN 'dead' ELSE i.state END
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::boolean[]) AS u (nid, n, error, dead)
+WHERE i.notification_id = u.nid AND i.state <> 'processed'"""
+
+GET_INBOX = """
+SELECT notification_id, type, shop_id, received_at_ms, processed_at_ms, attempts, state,
+       last_error
+FROM inbox WHERE notification_id = $1"""
+
+# Both scans use the partial index inbox_unprocessed; notification_id is COLLATE "C", so ids
+# compare bytewise exactly as SQLite's BINARY collation does.
+LIST_UNPROCESSED_FIRST = """
+SELECT notification_id, type, shop_id, received_at_ms, body
+FROM inbox WHERE state = 'received'
+ORDER BY received_at_ms, notification_id LIMIT $1"""
+
+LIST_UNPROCESSED_AFTER = """
+SELECT notification_id, type, shop_id, received_at_ms, body
+FROM inbox WHERE state = 'received' AND (received_at_ms, notification_id) > ($1, $2)
+ORDER BY received_at_ms, notification_id LIMIT $3"""
+
+
+def _unsupported(op: Never) -> Never:
+    # Typed ``Never`` so mypy proves the matches below cover WriteOp.
+    raise StoreError(f"unsupported write op: {type(op).__name__}")
+
+
+def runs(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:
+    """Cut ``ops`` into runs of adjacent ops of the same type, keeping order."""
+    cut: list[list[WriteOp]] = []
+    for op in ops:
+        if cut and type(cut[-1][0]) is type(op):
+            cut[-1].append(op)
+        else:
+            cut.append([op])
+    return cut
+
+
+async def _insert_run(conn: Any, run: list[InsertInbox]) -> list[WriteResult]:
+    # Only the first op of an id may insert it; a repeat in the same run sees that row: False.
+    first: dict[str, InboxRecord] = {}
+    for op in run:
+        first.setdefault(op.record.notification_id, op.record)
+    records = list(first.values())
+    if len(records) == 1:
+        r = records[0]
+        row = await conn.fetchrow(
+            INSERT_ONE, r.notification_id, r.type, r.shop_id, r.received_at_ms, r.body
+        )
+        inserted: set[str] = set() if row is None else {row[0]}
+    else:
+        columns = (
+            [r.notification_id for r in records],
+            [r.type for r in records],
+            [r.shop_id for r in records],
+            [r.received_at_ms for r in records],
+            [r.body for r in records],
+        )
+        inserted = {row[0] for row in await conn.fetch(INSERT_MANY, *columns)}
+    results: list[WriteResult] = []
+    for op in run:
+        nid = op.record.notification_id
+        results.append(nid in inserted)
+        inserted.discard(nid)  # a repeat of a new id is a duplicate of it
+    return results
+
+
+async def _processed_run(conn: Any, run: list[MarkInboxProcessed]) -> None:
+    # The first mark of an id wins; a repeat finds it processed and changes nothing.
+    first: dict[str, int] = {}
+    for op in run:
+        first.setdefault(op.notification_id, op.processed_at_ms)
+    if len(first) == 1:
+        [(nid, at)] = first.items()
+        await conn.execute(MARK_PROCESSED_ONE, nid, at)
+    else:
+        await conn.execute(MARK_PROCESSED_MANY, list(first), list(first.values()))
+
+
+async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
+    # Folding repeats is exact: failures never make a row processed, so each one counts.
+    folded: dict[str, tuple[int, str, bool]] = {}
+    for op in run:
+        n, _, dead = folded.get(op.notification_id, (0, "", False))
+        folded[op.notification_id] = (n + 1, op.error, dead or op.dead)
+    if len(folded) == 1:
+        [(nid, (n, error, dead))] = folded.items()
+        await conn.execute(MARK_FAILED_ONE, nid, n, error, dead)
+    else:
+        values = list(folded.values())
+        await conn.execute(
+            MARK_FAILED_MANY,
+            list(folded),
+            [v[0] for v in values],
+            [v[1] for v in values],
+            [v[2] for v in values],
+        )
+
+
+async def _apply_run(conn: Any, run: list[WriteOp]) -> list[WriteResult]:
+    match run[0]:
+        case InsertInbox():
+            return await _insert_run(conn, cast(list[InsertInbox], run))
+        case MarkInboxProcessed():
+            await _processed_run(conn, cast(list[MarkInboxProcessed], run))
+        case MarkInboxFailed():
+            await _failed_run(conn, cast(list[MarkInboxFailed], run))
+        case _:
+            _unsupported(run[0])
+    return [None] * len(run)
+
+
+async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
+    """Apply ``ops`` atomically on ``conn`` (an asyncpg connection); results in op order.
+
+    One run: one statement, its own transaction. More: one ``BEGIN … COMMIT`` around them. On
+    any error nothing is applied and the asyncpg error propagates.
+    """
+    cut = runs(ops)
+    if len(cut) == 1:
+        return await _apply_run(conn, cut[0])
+    results: list[WriteResult] = []
+    async with conn.transaction():
+        for run in cut:
+            results.extend(await _apply_run(conn, run))
+    return results
+
+
+def to_status(row: Any) -> InboxStatus:
+    """An :class:`InboxStatus` from a ``GET_INBOX`` row."""
+    return InboxStatus(
+        notification_id=row[0],
+        type=row[1],
+        shop_id=row[2],
+        received_at_ms=row[3],
+        processed_at_ms=row[4],
+        attempts=row[5],
+        state=cast(InboxState, row[6]),
+        last_error=row[7],
+    )
+
+
+def to_record(row: Any) -> InboxRecord:
+    """An :class:`InboxRecord` from a ``LIST_UNPROCESSED_*`` row."""
+    return InboxRecord(
+        notification_id=row[0], type=row[1], shop_id=row[2], received_at_ms=row[3], body=row[4]
+    )
