@@ -1,6 +1,7 @@
 """Webhook ingress load test: ``creatorflow serve`` beside a bare uvicorn app, same generator.
 
-Run ``python -m bench.ingress [--target bare|ours|both] [--duration S] [--json out.json]``.
+Run ``python -m bench.ingress [--target bare|ours|both] [--store sqlite|postgres|both]
+[--connections-max 32,128,256] [--duration S] [--json out.json]``.
 
 * Pre-signs distinct TikTok Shop ORDER_STATUS_CHANGE webhooks (unique
   ``tts_notification_id``; ``Authorization`` = hex HMAC-SHA256(app_secret, app_key + body)) into
@@ -10,18 +11,27 @@ Run ``python -m bench.ingress [--target bare|ours|both] [--duration S] [--json o
 * Scenarios: fixed rates (default 100, 1000, 2000 req/s) paced with wrk 4's Lua ``delay()``
   (delay per connection = connections / rate; wrk 4 has no ``-R``, so this is closed-loop
   pacing: the achieved rate is a little below target by the response time) and one
-  max-throughput run (no delay). Each runs ``--duration`` seconds, bare then ours back to back.
+  max-throughput run (no delay) per ``--connections-max`` count (durable acks are group
+  committed, so their throughput depends on how many requests are in flight). Each runs
+  ``--duration`` seconds on every target back to back: bare, then ``creatorflow serve`` on
+  SQLite (``<data_dir>/creatorflow.sqlite3``), then on Postgres (``CREATORFLOW_DATABASE_URL``
+  pointing at a fresh database ``cf_bench_<random>`` made on ``--pg-url``'s server and dropped
+  at the end). ``--store`` picks the stores.
 * Both servers are subprocesses bound to 127.0.0.1 on free ports, pinned to one CPU with
   ``taskset`` while wrk is pinned to another (when the machine has two or more); they are
   killed on exit, Ctrl-C or error.
-* After the run, ours is stopped (SIGTERM) and the ``inbox`` table of
-  ``<data_dir>/creatorflow.db`` is counted against the 200s wrk saw.
+* After the run, each ``creatorflow serve`` is stopped (SIGTERM) and its ``inbox`` table (the
+  SQLite file, or the Postgres database) is counted against the 200s wrk saw.
+* Postgres itself is not pinned (it is a system service): its backends share both CPUs with
+  the server under test and wrk.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -37,7 +47,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,6 +58,8 @@ WEBHOOK_PATH = "/webhooks/tiktok"
 APP_KEY = "bench-app-key"
 APP_SECRET = "bench-app-secret-not-for-production"
 SHOP_ID = "7490000000000000001"
+SQLITE = "sqlite"
+POSTGRES = "postgres"
 STATUSES = ("UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED")
 
 
@@ -181,8 +193,12 @@ def bare_argv(port: int) -> list[str]:
     ]
 
 
-def ours_env(port: int, data_dir: Path) -> dict[str, str]:
+def ours_env(port: int, data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment of ``creatorflow serve``: SQLite in ``data_dir`` unless ``database_url``
+    is given; always the in-memory cache (a caller's Redis URL is dropped)."""
     env = dict(os.environ)
+    env.pop("CREATORFLOW_DATABASE_URL", None)
+    env.pop("CREATORFLOW_REDIS_URL", None)
     env.update(
         CREATORFLOW_HTTP_HOST="127.0.0.1",
         CREATORFLOW_HTTP_PORT=str(port),
@@ -190,6 +206,8 @@ def ours_env(port: int, data_dir: Path) -> dict[str, str]:
         CREATORFLOW_TIKTOK_APP_KEY=APP_KEY,
         CREATORFLOW_TIKTOK_APP_SECRET=APP_SECRET,
     )
+    if database_url:
+        env["CREATORFLOW_DATABASE_URL"] = database_url
     return env
 
 
@@ -289,7 +307,7 @@ def run_wrk(
         delay_ms=delay_ms,
         **data,
     )
-    if result.wraps and target == "ours":
+    if result.wraps and target != "bare":
         print(
             f"  WARNING: {target}/{scenario} replayed its {result.bodies:,} bodies "
             f"{result.wraps}x over (wrk threads wrapped): some requests were duplicates",
@@ -311,25 +329,46 @@ def lat(r: WrkResult | None) -> str:
     return f"{ms(r.p50_us)}/{ms(r.p99_us)}/{ms(r.p999_us)}"
 
 
-def print_table(scenarios: list[str], results: dict[tuple[str, str], WrkResult]) -> None:
-    head = (
-        f"{'scenario':<10} {'bare req/s':>10} {'ours req/s':>10} {'ratio':>6}  "
-        f"{'bare p50/p99/p999 ms':>22} {'ours p50/p99/p999 ms':>22} {'bare err':>8} "
-        f"{'ours err':>8}"
-    )
+def lat2(r: WrkResult | None) -> str:
+    return "-" if r is None else f"{ms(r.p50_us)}/{ms(r.p99_us)}"
+
+
+def ratio(a: WrkResult | None, b: WrkResult | None) -> str:
+    return f"{a.rps / b.rps:.2f}" if a and b and b.rps else "-"
+
+
+def print_table(
+    scenarios: list[str], targets: list[str], results: dict[tuple[str, str], WrkResult]
+) -> None:
+    """One row per scenario: req/s of every target, the ratios, p50/p99 and errors."""
+    ours = [t for t in targets if t != "bare"]
+    pairs = [(t, "bare") for t in ours if "bare" in targets]
+    if SQLITE in ours and POSTGRES in ours:
+        pairs.append((POSTGRES, SQLITE))
+    short = {"bare": "bare", SQLITE: "sq", POSTGRES: "pg"}
+    head = f"{'scenario':<9} {'conns':>5}"
+    head += "".join(f" {t + ' req/s':>14}" for t in targets)
+    head += "".join(f" {short[a] + '/' + short[b]:>7}" for a, b in pairs)
+    head += "".join(f" {t + ' p50/p99 ms':>21}" for t in targets)
+    head += f" {'errors ' + '/'.join(short[t] for t in targets):>16}"
     print()
     print(head)
     print("-" * len(head))
     for name in scenarios:
-        bare = results.get(("bare", name))
-        ours = results.get(("ours", name))
-        ratio = f"{ours.rps / bare.rps:.2f}" if bare and ours and bare.rps else "-"
-        print(
-            f"{name:<10} {f'{bare.rps:,.0f}' if bare else '-':>10} "
-            f"{f'{ours.rps:,.0f}' if ours else '-':>10} {ratio:>6}  "
-            f"{lat(bare):>22} {lat(ours):>22} {bare.errors if bare else '-':>8} "
-            f"{ours.errors if ours else '-':>8}"
+        row = [results.get((t, name)) for t in targets]
+        conns = next((r.connections for r in row if r), 0)
+        line = f"{name:<9} {conns:>5}"
+        line += "".join(f" {f'{r.rps:,.0f}' if r else '-':>14}" for r in row)
+        line += "".join(
+            f" {ratio(results.get((a, name)), results.get((b, name))):>7}" for a, b in pairs
         )
+        line += "".join(f" {lat2(r):>21}" for r in row)
+        errs = "/".join(str(r.errors) if r else "-" for r in row)
+        line += f" {errs:>16}"
+        print(line)
+    print("p999 ms, in scenario order:")
+    for t in targets:
+        print(f"  {t:<8} " + " ".join(f"{lat_p999(results.get((t, n))):>7}" for n in scenarios))
     for r in results.values():
         if r.errors:
             print(
@@ -338,34 +377,52 @@ def print_table(scenarios: list[str], results: dict[tuple[str, str], WrkResult])
             )
 
 
-def verify_inbox(data_dir: Path, accepted: int, runs: int, connections: int) -> dict[str, Any]:
+def lat_p999(r: WrkResult | None) -> str:
+    return "-" if r is None else ms(r.p999_us)
+
+
+def count_sqlite_inbox(data_dir: Path) -> tuple[str, int]:
+    """``(file name, rows)`` of the inbox in ``data_dir``. Raises LookupError or sqlite3.Error."""
+    candidates = [data_dir / "creatorflow.sqlite3", data_dir / "creatorflow.db"]
+    db = next((path for path in candidates if path.exists()), None)
+    if db is None:
+        raise LookupError(f"no {' or '.join(p.name for p in candidates)} in {data_dir}")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (rows,) = con.execute("SELECT COUNT(*) FROM inbox").fetchone()
+    finally:
+        con.close()
+    return db.name, int(rows)
+
+
+def count_postgres_inbox(url: str) -> tuple[str, int]:
+    """``(database name, rows)`` of the inbox at ``url`` (asyncpg, in a private event loop)."""
+    from bench.store import count_rows
+
+    return url.rsplit("/", 1)[-1], asyncio.run(count_rows(url))
+
+
+def verify_inbox(
+    target: str, count: Callable[[], tuple[str, int]], accepted: int, runs: int, connections: int
+) -> dict[str, Any]:
     """Count inbox rows against the 2xx answers wrk saw.
 
     Requests in flight when wrk stops are stored but not counted by wrk, so up to one per
     connection per run may be extra rows; fewer rows than 2xx answers would be a lost ack.
     """
-    candidates = [data_dir / "creatorflow.db", data_dir / "creatorflow.sqlite3"]
-    db = next((path for path in candidates if path.exists()), None)
-    if db is None:
-        print(f"inbox check skipped: no {' or '.join(p.name for p in candidates)} in {data_dir}")
-        return {"skipped": "no database file"}
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            (rows,) = con.execute("SELECT COUNT(*) FROM inbox").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        print(f"inbox check skipped: {exc}")
-        return {"skipped": str(exc)}
+        where, rows = count()
+    except Exception as exc:  # sqlite3 / asyncpg / missing file: report, do not hide the table
+        print(f"{target} inbox check skipped: {exc!r}")
+        return {"skipped": repr(exc)}
     slack = runs * connections
     good = accepted <= rows <= accepted + slack
     verdict = "OK" if good else "MISMATCH"
     print(
-        f"inbox check ({db.name}): {rows:,} rows for {accepted:,} 2xx answers "
+        f"{target} inbox check ({where}): {rows:,} rows for {accepted:,} 2xx answers "
         f"(+ up to {slack:,} in flight at wrk's stop): {verdict}"
     )
-    return {"db": str(db), "rows": rows, "accepted": accepted, "slack": slack, "ok": good}
+    return {"where": where, "rows": rows, "accepted": accepted, "slack": slack, "ok": good}
 
 
 # --------------------------------------------------------------------------- main
@@ -373,7 +430,12 @@ def verify_inbox(data_dir: Path, accepted: int, runs: int, connections: int) -> 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.ingress", description=__doc__.split("\n")[0])
-    p.add_argument("--target", choices=["bare", "ours", "both"], default="both")
+    p.add_argument(
+        "--target",
+        choices=["bare", "ours", "both"],
+        default="both",
+        help="bare uvicorn, ours (`creatorflow serve` on each --store), or both",
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
     p.add_argument("--rates", default="100,1000,2000", help="fixed rates in req/s, comma-separated")
     p.add_argument("--no-max", action="store_true", help="skip the max-throughput scenario")
@@ -384,7 +446,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="connections at fixed rates (default: rate/10, at least 10, so each connection "
         "waits ~100 ms between requests and the response time cuts the rate by <5%%)",
     )
-    p.add_argument("--max-connections", type=int, default=32, help="connections for max")
+    p.add_argument(
+        "--connections-max",
+        default="32,128,256",
+        help="connection counts of the max-throughput scenario, comma-separated (one max run "
+        "per count)",
+    )
+    p.add_argument(
+        "--max-connections", type=int, default=None, help="same as --connections-max N (one)"
+    )
+    p.add_argument(
+        "--store",
+        choices=["sqlite", "postgres", "both"],
+        default="both",
+        help="stores of `creatorflow serve` (ours)",
+    )
+    p.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="Postgres admin URL: a fresh database is created there for the run, then dropped",
+    )
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--warmup", type=float, default=2.0, help="max-throughput warm-up seconds")
     p.add_argument(
@@ -404,7 +485,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ready-timeout", type=float, default=60.0)
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.max_connections is not None:
+        args.connections_max = str(args.max_connections)
+    return args
 
 
 def fixed_rate_connections(rate: int, requested: int | None) -> int:
@@ -438,21 +522,25 @@ def main(argv: list[str] | None = None) -> int:
     pinning = not args.no_pin and ncpu >= 2 and shutil.which("taskset") is not None
     server_cpu = args.server_cpu if pinning else None
     wrk_cpu = args.wrk_cpu if pinning else None
-    targets = ["bare", "ours"] if args.target == "both" else [args.target]
+    stores = [SQLITE, POSTGRES] if args.store == "both" else [args.store]
+    targets = (["bare"] if args.target in ("bare", "both") else []) + (
+        stores if args.target in ("ours", "both") else []
+    )
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
-    plan: list[tuple[str, int | None]] = [(f"{r}/s", r) for r in rates]
+    max_conns = [int(c) for c in args.connections_max.split(",") if c.strip()]
+    plan: list[tuple[str, int | None, int]] = [
+        (f"{r}/s", r, fixed_rate_connections(r, args.connections)) for r in rates
+    ]
     if not args.no_max:
-        plan.append(("max", None))
+        plan += [(f"max@{c}", None, c) for c in max_conns]
     run_id = int(time.time()) % 1_000_000
 
     tmp = Path(tempfile.mkdtemp(prefix="creatorflow-bench-"))
-    data_dir = tmp / "data"
-    data_dir.mkdir()
     print(
         f"bench.ingress: targets {', '.join(targets)}; {args.duration:g} s per scenario; "
         f"wrk {args.threads} thread(s); "
         + (
-            f"servers pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu}"
+            f"servers pinned to CPU {server_cpu}, wrk to CPU {wrk_cpu} (Postgres not pinned)"
             if pinning
             else "no CPU pinning"
         )
@@ -461,27 +549,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     servers: dict[str, Server] = {}
     results: dict[tuple[str, str], WrkResult] = {}
-    ours_runs: list[WrkResult] = []
+    ours_runs: dict[str, list[WrkResult]] = {t: [] for t in targets if t != "bare"}
     inbox: dict[str, Any] = {}
+    pg_db: tuple[str, str] | None = None  # (name, url) of the database made for this run
     try:
         with terminate_on_sigterm():
-            for target in targets:
+            for target in list(targets):
                 port = free_port()
-                print(f"starting {target} on 127.0.0.1:{port} ...", flush=True)
+                data_dir = tmp / f"data-{target}"
+                data_dir.mkdir(exist_ok=True)
                 if target == "bare":
                     argv_ = [*pin(server_cpu), *bare_argv(port)]
                     env = dict(os.environ)
                 else:
                     argv_ = [*pin(server_cpu), args.creatorflow, "serve"]
-                    env = ours_env(port, data_dir)
+                    url = None
+                    if target == POSTGRES:
+                        try:
+                            pg_db = create_pg_database(args.pg_url)
+                        except Exception as exc:  # driver / OS error: report, go on without
+                            print(f"postgres skipped: no database on {args.pg_url}: {exc!r}")
+                            targets.remove(target)
+                            continue
+                        url = pg_db[1]
+                        print(f"postgres: database {pg_db[0]}", flush=True)
+                    env = ours_env(port, data_dir, url)
+                print(f"starting {target} on 127.0.0.1:{port} ...", flush=True)
                 try:
                     servers[target] = start_server(
                         target, argv_, env, port, tmp, args.ready_timeout
                     )
                 except (RuntimeError, OSError) as exc:
                     print(f"{target} did not start: {exc}", file=sys.stderr, flush=True)
-                    if target == "ours" and args.target == "both":
-                        print("continuing with the bare app only", flush=True)
+                    if target != "bare" and args.target == "both":
+                        print(f"continuing without {target}", flush=True)
+                        targets.remove(target)
                         continue
                     return 1
             if not servers:
@@ -505,55 +607,61 @@ def main(argv: list[str] | None = None) -> int:
                     duration_s=dur,
                     cpu=wrk_cpu,
                 )
-                if target == "ours":
-                    ours_runs.append(r)
+                if target != "bare":
+                    ours_runs[target].append(r)
                 if name != "warmup":
                     results[(target, name)] = r
                 print(
-                    f"  {target:<4} {name:<8} {r.rps:>9,.0f} req/s  p50/p99/p999 {lat(r)} ms  "
+                    f"  {target:<8} {name:<9} {r.rps:>9,.0f} req/s  p50/p99/p999 {lat(r)} ms  "
                     f"errors {r.errors}",
                     flush=True,
                 )
 
             if args.warmup > 0:
-                # One file serves both targets: only ours stores (and dedupes) the ids.
+                # One file serves every target: each store dedupes only its own ids.
                 path = tmp / "warmup.txt"
                 write_bodies(path, bodies_needed(2 * args.max_rps_estimate, args.warmup), run_id, 0)
                 for target in servers:
                     print(f"warm-up {target} ({args.warmup:g} s, max rate)", flush=True)
-                    wrk(target, "warmup", path, None, args.max_connections)
+                    wrk(target, "warmup", path, None, max_conns[0] if max_conns else 32)
+                path.unlink()
 
-            for index, (name, rate) in enumerate(plan, start=1):
+            for index, (name, rate, conns) in enumerate(plan, start=1):
                 need = bodies_needed(rate or args.max_rps_estimate, args.duration)
                 path = tmp / f"scenario{index}.txt"
                 print(f"scenario {name}: signing {need:,} webhooks ...", flush=True)
                 write_bodies(path, need, run_id, index)
-                conns = (
-                    fixed_rate_connections(rate, args.connections) if rate else args.max_connections
-                )
                 for target in servers:
-                    if target == "ours" and rate is None and ("bare", name) in results:
+                    if target != "bare" and rate is None and ("bare", name) in results:
                         # Size ours' max run from what bare just reached, if that is more.
                         bigger = bodies_needed(int(results[("bare", name)].rps), args.duration)
                         if bigger > need:
-                            print(f"  re-signing {bigger:,} webhooks for ours", flush=True)
+                            print(f"  re-signing {bigger:,} webhooks for {target}", flush=True)
                             write_bodies(path, bigger, run_id, index)
+                            need = bigger
+                    # The same ids on SQLite and Postgres: separate stores, each sees them once.
                     wrk(target, name, path, rate, conns)
+                path.unlink()
 
-            print_table([name for name, _ in plan], results)
-            if "ours" in servers:
-                print("stopping ours (SIGTERM) ...", flush=True)
-                code = servers.pop("ours").stop()
-                print(f"  ours exited with {code}")
-                inbox = verify_inbox(
-                    data_dir,
+            print_table([name for name, _, _ in plan], list(servers), results)
+            slack_conns = max(conns for _, _, conns in plan) if plan else 0
+            for target in [t for t in list(servers) if t != "bare"]:
+                print(f"stopping {target} (SIGTERM) ...", flush=True)
+                code = servers.pop(target).stop()
+                print(f"  {target} exited with {code}")
+                runs = ours_runs[target]
+                count: Callable[[], tuple[str, int]]
+                if target == POSTGRES and pg_db is not None:
+                    count = functools.partial(count_postgres_inbox, pg_db[1])
+                else:
+                    count = functools.partial(count_sqlite_inbox, tmp / f"data-{target}")
+                inbox[target] = verify_inbox(
+                    target,
+                    count,
                     # A wrapped run re-sent ids: at most ``bodies`` of its 2xx are distinct.
-                    sum(min(r.ok, r.bodies) if r.wraps else r.ok for r in ours_runs),
-                    len(ours_runs),
-                    max(
-                        args.max_connections,
-                        *(fixed_rate_connections(r, args.connections) for r in rates),
-                    ),
+                    sum(min(r.ok, r.bodies) if r.wraps else r.ok for r in runs),
+                    len(runs),
+                    slack_conns,
                 )
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -561,6 +669,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop(grace_s=5)
+        if pg_db is not None:
+            try:
+                drop_pg_database(args.pg_url, pg_db[0])
+                print(f"postgres: dropped {pg_db[0]}", flush=True)
+            except Exception as exc:  # report; the name says what to drop by hand
+                print(f"postgres: could not drop {pg_db[0]}: {exc!r}", file=sys.stderr)
         if args.keep:
             print(f"kept {tmp}")
         else:
@@ -569,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {
             "args": vars(args),
+            "targets": targets,
             "pinning": {"server_cpu": server_cpu, "wrk_cpu": wrk_cpu},
             "results": [asdict(r) | {"rps": round(r.rps, 1)} for r in results.values()],
             "inbox": inbox,
@@ -576,6 +691,19 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def create_pg_database(admin_url: str) -> tuple[str, str]:
+    """A fresh ``cf_bench_<random>`` database on ``admin_url``'s server: ``(name, url)``."""
+    from bench.store import create_database
+
+    return asyncio.run(create_database(admin_url))
+
+
+def drop_pg_database(admin_url: str, name: str) -> None:
+    from bench.store import drop_database
+
+    asyncio.run(drop_database(admin_url, name))
 
 
 if __name__ == "__main__":

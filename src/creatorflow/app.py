@@ -136,6 +136,8 @@ def _build_tree(
     config: Config, store: Store, metrics: Metrics, clock: Clock
 ) -> tuple[Supervisor, ActorRef[IngressMsg], ActorRef[Write]]:
     rt = config.runtime
+    # SQLite has one writer by construction; Postgres runs commits on separate pool connections.
+    commits = config.store.pg_max_concurrent_commits if config.store.database_url else 1
     root = Supervisor(
         "root",
         strategy=Strategy.ONE_FOR_ONE,
@@ -158,6 +160,7 @@ def _build_tree(
                 batch_max_size=config.store.batch_max_size,
                 batch_max_wait_ms=config.store.batch_max_wait_ms,
                 on_commit=metrics.observe_commit,
+                max_concurrent_commits=commits,
             ),
             mailbox_size=config.store.writer_mailbox_size,
             restart=Restart.PERMANENT,
@@ -193,6 +196,7 @@ def _build_tree(
                 consumer=consumer,
                 pump=pump,
                 dedupe_cache_size=config.ingress.dedupe_cache_size,
+                max_in_flight=commits + 1,
                 on_new=on_new,
                 on_overflow=metrics.inbox_handoff_overflow.inc,
             ),

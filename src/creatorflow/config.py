@@ -64,6 +64,7 @@ class StoreConfig(Section):
     pg_pool_max_size: Positive = 10
     pg_command_timeout_s: PositiveFloat = 30.0
     pg_connect_timeout_s: PositiveFloat = 5.0
+    pg_max_concurrent_commits: Positive = 4
 
 
 class RuntimeConfig(Section):
@@ -248,6 +249,11 @@ def _check(config: Config) -> None:
         ("postgresql://", "postgres://")
     ):
         raise ConfigError("config: store.database_url: must start with postgresql://")
+    if config.store.pg_max_concurrent_commits > config.store.pg_pool_max_size:
+        raise ConfigError(
+            "config: store.pg_max_concurrent_commits: must be <= store.pg_pool_max_size "
+            f"({config.store.pg_pool_max_size})"
+        )
     if config.server.backend == "trio" and config.server.kind == "uvicorn":
         raise ConfigError(
             'config: server.kind: uvicorn needs the asyncio backend; use server.kind = "hypercorn" '

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+import anyio
 import msgspec
 
 from creatorflow.actors.store_writer import Write
@@ -72,6 +73,7 @@ class WebhookIngress(Actor[IngressMsg]):
         consumer: ActorRef[Process],
         pump: ActorRef[Kick],
         dedupe_cache_size: int,
+        max_in_flight: int = 1,
         on_new: Callable[[InboxRecord], None] | None = None,
         on_overflow: Callable[[int], None] | None = None,
     ) -> None:
@@ -80,6 +82,9 @@ class WebhookIngress(Actor[IngressMsg]):
         self._pump = pump
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._recent_cap = dedupe_cache_size
+        # Batches whose insert is in the writer's hands at once (match the writer's
+        # concurrency + 1 so it always has the next group queued).
+        self._slots = anyio.Semaphore(max_in_flight)
         self._on_new = on_new
         self._on_overflow = on_overflow
         # Until the pump reports a clean scan, new rows are left to it (start-up included:
@@ -124,16 +129,35 @@ class WebhookIngress(Actor[IngressMsg]):
                 ops.append(InsertInbox(record=msg.record))
             else:
                 same.append(env)  # a duplicate inside the batch shares the first one's fate
-        if not ops:
-            return
+        if ops:
+            await self._slots.acquire()
+            try:
+                self.start_background(self._store, ops, waiting)
+            except BaseException:
+                self._slots.release()
+                raise
+        # Take the next batch only when it can go to the writer at once: meanwhile requests
+        # queue in the mailbox and become a bigger batch.
+        await self._slots.acquire()
+        self._slots.release()
+
+    async def _store(
+        self, ops: list[WriteOp], waiting: dict[str, list[Envelope[IngressMsg]]]
+    ) -> None:
         try:
             results = await self._writer.ask(Write(ops=tuple(ops)))
-        except Exception as exc:
-            # Store down or writer crashed: nobody gets a 200 for a row that is not durable.
+        except BaseException as exc:
+            # Store down, writer crashed or shutdown: nobody gets a 200 for a row that is not
+            # durable, and nobody waits forever.
+            error = exc if isinstance(exc, Exception) else ActorStopped("webhook_ingress")
             for envs in waiting.values():
                 for env in envs:
-                    env.fail(exc)
+                    env.fail(error)
+            if not isinstance(exc, Exception):
+                raise
             return
+        finally:
+            self._slots.release()
         new_records: list[InboxRecord] = []
         for op, result in zip(ops, results, strict=True):
             assert isinstance(op, InsertInbox)

@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable
 from typing import TypeAlias, assert_never
 
+import anyio
 import msgspec
 
-from creatorflow.errors import ActorStopped, StoreError, StoreUnavailable
+from creatorflow.errors import ActorCrashed, ActorStopped, StoreError, StoreUnavailable
 from creatorflow.ports import TransactionalStore, WriteOp, WriteResult
 from creatorflow.runtime import Actor, Envelope
 
@@ -65,6 +66,10 @@ class StoreWriter(Actor[StoreWriterMsg]):
             is not full (``[store] batch_max_wait_ms``; 0 takes only what is already queued).
         on_commit: observer for batch size and commit latency (metrics); its errors are logged.
         name: used in the error asks get when the writer is cancelled mid-batch.
+        max_concurrent_commits: transactions in flight at once. 1 for SQLite (one writer by
+            construction); more for Postgres, whose pool runs them on separate connections.
+            With more than one, writes of different asks may commit in any order; an asker
+            that needs order waits for its reply before the next write (every caller does).
     """
 
     def __init__(
@@ -75,13 +80,17 @@ class StoreWriter(Actor[StoreWriterMsg]):
         batch_max_wait_ms: float = 1.0,
         on_commit: CommitObserver | None = None,
         name: str = "store_writer",
+        max_concurrent_commits: int = 1,
     ) -> None:
         if batch_max_size < 1:
             raise ValueError(f"batch_max_size must be >= 1, got {batch_max_size}")
         if batch_max_wait_ms < 0:
             raise ValueError(f"batch_max_wait_ms must be >= 0, got {batch_max_wait_ms}")
+        if max_concurrent_commits < 1:
+            raise ValueError(f"max_concurrent_commits must be >= 1, got {max_concurrent_commits}")
         self._store = store
         self._batch_max_size = batch_max_size
+        self._commit_slots = anyio.Semaphore(max_concurrent_commits)
         self._on_commit = on_commit
         self._name = name
         # Every message holds at least one op (empty ones are answered at once), so taking
@@ -90,28 +99,45 @@ class StoreWriter(Actor[StoreWriterMsg]):
         self.batch_linger_s = batch_max_wait_ms / 1000.0
 
     async def handle_batch(self, batch: list[Envelope[StoreWriterMsg]]) -> None:
-        """Commit the drained messages in as few transactions as ``batch_max_size`` allows and
-        answer each asker. Raises only on a bug (not on store errors)."""
+        """Start one commit per group of at most ``batch_max_size`` ops, each in a background
+        task once a commit slot is free, then return when a slot is free again.
+
+        Waiting for a free slot before taking the next batch is what makes group commit work:
+        while every slot is busy, writes queue in the mailbox and become the next, bigger group.
+        Raises only on a bug (not on store errors).
+        """
+        for group in self._groups(batch):
+            await self._commit_slots.acquire()
+            try:
+                self.start_background(self._commit_in_slot, group)
+            except BaseException:
+                self._commit_slots.release()
+                raise
+        await self._commit_slots.acquire()
+        self._commit_slots.release()
+
+    async def _commit_in_slot(self, group: _Group) -> None:
         try:
-            groups = self._groups(batch)
-            for index, group in enumerate(groups):
-                try:
-                    await self._commit(group)
-                except StoreUnavailable as err:
-                    logger.warning("store writer: batch not committed: %s", err)
-                    for rest in groups[index:]:
-                        for env in rest:
-                            env.fail(err)  # no-op for the ones a bisection already answered
-                    return
+            await self._commit(group)
+        except StoreUnavailable as err:
+            logger.warning("store writer: batch not committed: %s", err)
+            for env in group:
+                env.fail(err)  # no-op for the ones a bisection already answered
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 # Cancelled (shutdown): no asker may wait forever. Answers already given stand;
                 # a cancelled apply may still have committed, which the asker's retry and the
-                # inbox's dedupe make harmless. (A crash is left to the runtime: ActorCrashed.)
+                # inbox's dedupe make harmless.
                 stopped = ActorStopped(self._name)
-                for env in batch:
+                for env in group:
                     env.fail(stopped)
+            else:
+                crash = ActorCrashed(self._name, exc)
+                for env in group:
+                    env.fail(crash)
             raise
+        finally:
+            self._commit_slots.release()
 
     def _groups(self, batch: list[Envelope[StoreWriterMsg]]) -> list[_Group]:
         """Cut the batch into groups of at most ``batch_max_size`` ops, keeping order."""

@@ -16,13 +16,13 @@ actor sees natural batches (``handle_batch``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from creatorflow.errors import ActorStopped
 from creatorflow.runtime._mailbox import Envelope, Mailbox, Reply, crashed
@@ -46,6 +46,24 @@ class Actor(Generic[M]):
     #: After the first envelope, how long to wait for more before handling (0: take what is
     #: already buffered and go). Used by the store writer's group commit.
     batch_linger_s: float = 0.0
+
+    #: Task group of the running incarnation (set by :func:`run_actor`); see start_background.
+    _background: TaskGroup | None = None
+
+    def start_background(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in a task that lives no longer than this incarnation. Never blocks.
+
+        For work the actor must not wait for inline (e.g. several commits in flight). The actor
+        bounds how many it starts (a semaphore). The task's exception crashes the actor; a
+        graceful stop waits for it before ``on_stop``; a crash or cancel cancels it, so the
+        task itself must answer (or fail) any ask it carries when it is cancelled.
+
+        Raises:
+            RuntimeError: the actor is not running.
+        """
+        if self._background is None:
+            raise RuntimeError(f"{type(self).__name__} is not running")
+        self._background.start_soon(fn, *args)
 
     async def on_start(self) -> None:
         """Called once per incarnation, before the actor is reported started."""
@@ -147,6 +165,23 @@ async def run_actor(
     (the supervisor decides what to do): unanswered asks in hand get ActorCrashed; envelopes
     taken but not yet handled go back to the mailbox for the next incarnation.
     """
+    try:
+        async with anyio.create_task_group() as background:
+            actor._background = background
+            try:
+                await _serve(actor, mailbox, task_status)
+            finally:
+                actor._background = None
+    except BaseExceptionGroup as group:
+        # The incarnation's task group wraps what failed; a lone error (the usual case) is
+        # re-raised as itself so supervisors and callers see the actor's own exception.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
+    await actor.on_stop()
+
+
+async def _serve(actor: Actor[M], mailbox: Mailbox[M], task_status: TaskStatus[None]) -> None:
     await actor.on_start()
     task_status.started()
     whole_batch = _overrides_batch(actor)
@@ -168,7 +203,6 @@ async def run_actor(
                         env.reply(None)
                 continue
         await _handle(actor, mailbox, batch, whole_batch)
-    await actor.on_stop()
 
 
 async def _handle(

@@ -237,3 +237,56 @@ async def test_flush_never_reaches_a_batch_handler(anyio_backend: Any) -> None:
         ref.tell_nowait("b")
         await ref.flush()
     assert [m for batch in actor.batches for m in batch] == ["a", "b"]
+
+
+class Spawner(Actor[Any]):
+    """Starts a background task per message: ``("crash",)`` crashes in it, else waits a gate."""
+
+    def __init__(self, gate: anyio.Event, done: list[str]) -> None:
+        self.gate = gate
+        self.done = done
+
+    async def handle(self, env: Envelope[Any]) -> None:
+        self.start_background(self.work, env.msg)
+
+    async def work(self, msg: Any) -> None:
+        if msg == ("crash",):
+            raise Boom("in the background")
+        await self.gate.wait()
+        self.done.append(msg)
+
+    async def on_stop(self) -> None:
+        self.done.append("stopped")
+
+
+async def test_graceful_stop_waits_for_background_tasks(anyio_backend: Any) -> None:
+    gate = anyio.Event()
+    done: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            async with open_actor(Spawner(gate, done), "s", 8) as ref:
+                ref.tell_nowait("a")
+                await ref.flush()
+            # leaving the block sealed the mailbox; on_stop came after the background task
+
+        tg.start_soon(run)
+        await wait_all_tasks_blocked()
+        assert done == []  # still waiting for the background task
+        gate.set()
+    assert done == ["a", "stopped"]
+
+
+async def test_background_crash_crashes_the_actor(anyio_backend: Any) -> None:
+    done: list[str] = []
+    with pytest.raises(ExceptionGroup) as info:
+        async with open_actor(Spawner(anyio.Event(), done), "s", 8) as ref:
+            ref.tell_nowait(("crash",))
+            await anyio.sleep_forever()
+    assert info.group_contains(Boom)
+    assert "stopped" not in done  # a crash is not a graceful stop
+
+
+def test_start_background_needs_a_running_actor() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        Spawner(anyio.Event(), []).start_background(anyio.sleep, 0)

@@ -12,6 +12,7 @@ from creatorflow.actors.store_writer import StoreWriter, Write
 from creatorflow.errors import ActorStopped, StoreError, StoreUnavailable
 from creatorflow.ports import InboxRecord, InsertInbox, WriteOp, WriteResult
 from creatorflow.runtime import Reply, open_actor
+from creatorflow.runtime.testing import wait_all_tasks_blocked
 
 pytestmark = pytest.mark.anyio
 
@@ -225,3 +226,55 @@ def test_settings_are_validated() -> None:
         StoreWriter(FakeStore(), batch_max_wait_ms=-1)
     writer = StoreWriter(FakeStore(), batch_max_size=500, batch_max_wait_ms=2.5)
     assert (writer.max_batch, writer.batch_linger_s) == (500, 0.0025)
+
+
+class GatedStore:
+    """Every apply waits until the test releases it; records how many run at once."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most_at_once = 0
+        self.calls = 0
+        self.release = anyio.Event()
+
+    async def apply(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        self.calls += 1
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.release.wait()
+        finally:
+            self.running -= 1
+        return [True for _ in ops]
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+async def test_commits_in_flight_are_bounded_by_the_setting(anyio_backend: Any, slots: int) -> None:
+    store = GatedStore()
+    writer = StoreWriter(store, batch_max_size=1, batch_max_wait_ms=0, max_concurrent_commits=slots)
+    answers: list[Any] = []
+
+    async def asker(i: int) -> None:
+        answers.append(await ref.ask(write(f"c{i}")))
+
+    async with open_actor(writer, "writer", 64) as ref, anyio.create_task_group() as tg:
+        for i in range(6):
+            tg.start_soon(asker, i)
+        await wait_all_tasks_blocked()
+        assert store.running == slots  # exactly as many transactions in flight as allowed
+        store.release.set()
+    assert store.most_at_once == slots
+    assert answers == [[True]] * 6
+
+
+async def test_unavailable_with_concurrent_commits_fails_only_its_group(anyio_backend: Any) -> None:
+    store = FakeStore()
+    store.down_for = 1
+    writer = StoreWriter(store, batch_max_size=1, batch_max_wait_ms=0, max_concurrent_commits=2)
+    async with open_actor(writer, "writer", 64) as ref:
+        first = ref.ask_nowait(write("u1"))
+        second = ref.ask_nowait(write("u2"))
+        with pytest.raises(StoreUnavailable):
+            await first.wait()
+        assert await second.wait() == [True]
+    assert store.rows == {"u2"}
