@@ -147,10 +147,10 @@ def _build_tree(
     )
 
     def on_new(record: InboxRecord) -> None:
-        metrics.webhooks_by_type.labels(str(record.type), topic_name(record.type)).inc()
+        metrics.count_received(record.type, topic_name(record.type))
 
     def on_processed(record: InboxRecord) -> None:
-        metrics.inbox_processed.labels(str(record.type), topic_name(record.type)).inc()
+        metrics.count_processed(record.type, topic_name(record.type))
 
     writer: ActorRef[Write] = root.add(
         ChildSpec(

@@ -43,6 +43,7 @@ WEBHOOK_OUTCOMES: Final = (
 _LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0,
 )  # fmt: skip
+_MAX_CACHED_TYPES: Final = 256
 _BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
@@ -148,7 +149,26 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self._received_children: dict[int, Counter] = {}
+        self._processed_children: dict[int, Counter] = {}
         self.ready = Gauge("creatorflow_ready", "1 when the service accepts traffic.", registry=r)
+
+    def count_received(self, type_: int, topic: str) -> None:
+        """One new webhook of numeric ``type_`` (label children cached: hot path)."""
+        self._by_type(self.webhooks_by_type, self._received_children, type_, topic).inc()
+
+    def count_processed(self, type_: int, topic: str) -> None:
+        """One inbox event processed."""
+        self._by_type(self.inbox_processed, self._processed_children, type_, topic).inc()
+
+    @staticmethod
+    def _by_type(counter: Counter, cache: dict[int, Counter], type_: int, topic: str) -> Counter:
+        child = cache.get(type_)
+        if child is None:
+            child = counter.labels(str(type_), topic)
+            if len(cache) < _MAX_CACHED_TYPES:  # bounded: senders choose the type numbers
+                cache[type_] = child
+        return child
 
     def observe_commit(self, ops: int, seconds: float) -> None:
         """Observer for the store writer: one committed batch."""

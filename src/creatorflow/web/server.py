@@ -84,6 +84,7 @@ async def _serve_uvicorn(
             app,
             http="httptools",
             lifespan="off",
+            proxy_headers=False,  # TikTok calls us directly; no X-Forwarded-* rewriting per request
             access_log=config.http.access_log,
             log_level="warning",
             timeout_graceful_shutdown=max(1, int(config.server.shutdown_grace_s)),
