@@ -161,6 +161,7 @@ def _build_tree(
                 batch_max_wait_ms=config.store.batch_max_wait_ms,
                 on_commit=metrics.observe_commit,
                 max_concurrent_commits=commits,
+                on_failure=metrics.count_store_failure,
             ),
             mailbox_size=config.store.writer_mailbox_size,
             restart=Restart.PERMANENT,

@@ -170,6 +170,10 @@ class Metrics:
                 cache[type_] = child
         return child
 
+    def count_store_failure(self, kind: str) -> None:
+        """Observer for the store writer: a failed write (``unavailable`` or ``refused``)."""
+        self.store_failures.labels(kind).inc()
+
     def observe_commit(self, ops: int, seconds: float) -> None:
         """Observer for the store writer: one committed batch."""
         self.store_batch_size.observe(ops)

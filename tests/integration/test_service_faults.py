@@ -175,4 +175,6 @@ async def test_postgres_restart_mid_load_loses_nothing(
             missing = [nid for nid in acked if await service.store.get_inbox(nid) is None]
             assert missing == []
             assert (await c.get("/readyz")).status_code == 200
+            failures = service.metrics.store_failures.labels("unavailable")._value.get()
+            assert failures >= 1  # the outage is visible in /metrics
         assert refused  # the outage was seen as 503s

@@ -53,6 +53,9 @@ StoreWriterMsg: TypeAlias = Write
 #: Called after each commit with (ops in the transaction, seconds ``apply`` took).
 CommitObserver: TypeAlias = Callable[[int, float], None]
 
+#: Called with ``"unavailable"`` or ``"refused"`` when a write fails (see StoreWriter).
+FailureObserver: TypeAlias = Callable[[str], None]
+
 _Group: TypeAlias = list[Envelope[StoreWriterMsg]]
 
 
@@ -70,6 +73,8 @@ class StoreWriter(Actor[StoreWriterMsg]):
             construction); more for Postgres, whose pool runs them on separate connections.
             With more than one, writes of different asks may commit in any order; an asker
             that needs order waits for its reply before the next write (every caller does).
+        on_failure: observer told ``"unavailable"`` for a group the store could not take and
+            ``"refused"`` for each write the store refused (metrics).
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class StoreWriter(Actor[StoreWriterMsg]):
         on_commit: CommitObserver | None = None,
         name: str = "store_writer",
         max_concurrent_commits: int = 1,
+        on_failure: FailureObserver | None = None,
     ) -> None:
         if batch_max_size < 1:
             raise ValueError(f"batch_max_size must be >= 1, got {batch_max_size}")
@@ -92,6 +98,7 @@ class StoreWriter(Actor[StoreWriterMsg]):
         self._batch_max_size = batch_max_size
         self._commit_slots = anyio.Semaphore(max_concurrent_commits)
         self._on_commit = on_commit
+        self._on_failure = on_failure
         self._name = name
         # Every message holds at least one op (empty ones are answered at once), so taking
         # batch_max_size envelopes never leaves a group short of ops.
@@ -121,6 +128,7 @@ class StoreWriter(Actor[StoreWriterMsg]):
             await self._commit(group)
         except StoreUnavailable as err:
             logger.warning("store writer: batch not committed: %s", err)
+            self._failed("unavailable")
             for env in group:
                 env.fail(err)  # no-op for the ones a bisection already answered
         except BaseException as exc:
@@ -174,6 +182,7 @@ class StoreWriter(Actor[StoreWriterMsg]):
         except StoreError as err:
             if len(group) == 1:
                 logger.error("store writer: write of %d op(s) refused: %s", len(ops), err)
+                self._failed("refused")
                 group[0].fail(err)
                 return
             middle = len(group) // 2
@@ -190,6 +199,13 @@ class StoreWriter(Actor[StoreWriterMsg]):
                 self._on_commit(len(ops), elapsed)
             except Exception:
                 logger.exception("store writer: on_commit observer failed")
+
+    def _failed(self, kind: str) -> None:
+        if self._on_failure is not None:
+            try:
+                self._on_failure(kind)
+            except Exception:
+                logger.exception("store writer: on_failure observer failed")
 
     @staticmethod
     def _answer(group: _Group, results: list[WriteResult]) -> None:

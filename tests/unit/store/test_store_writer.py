@@ -278,3 +278,16 @@ async def test_unavailable_with_concurrent_commits_fails_only_its_group(anyio_ba
             await first.wait()
         assert await second.wait() == [True]
     assert store.rows == {"u2"}
+
+
+async def test_failure_observer_counts_unavailable_and_refused(anyio_backend: Any) -> None:
+    store = FakeStore()
+    store.down_for = 1
+    kinds: list[str] = []
+    writer = StoreWriter(store, batch_max_wait_ms=0, on_failure=kinds.append)
+    async with open_actor(writer, "writer", 64) as ref:
+        with pytest.raises(StoreUnavailable):
+            await ref.ask(write("f1"))
+        with pytest.raises(StoreError):
+            await ref.ask(write("poison-1"))
+    assert kinds == ["unavailable", "refused"]
