@@ -1,0 +1,1 @@
+"""TikTok Shop Open API adapter: signing, OAuth, client."""
