@@ -37,7 +37,7 @@ from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store
 from creatorflow.caching import LayeredCache, open_layered_cache
 from creatorflow.config import Config, masked
 from creatorflow.domain.webhook import AppCredentials, topic_name
-from creatorflow.errors import ConfigError
+from creatorflow.errors import ActorStopped, ConfigError
 from creatorflow.metrics import Metrics, RuntimeCollector
 from creatorflow.ports import (
     Clock,
@@ -170,7 +170,13 @@ def _build_tree(
     consumer: ActorRef[Process] = root.add(
         ChildSpec(
             name="inbox_consumer",
-            factory=lambda: InboxConsumer(writer=writer, clock=clock, on_processed=on_processed),
+            factory=lambda: InboxConsumer(
+                writer=writer,
+                pump=pump,
+                clock=clock,
+                recent_cap=2 * config.ingress.consumer_mailbox_size,
+                on_processed=on_processed,
+            ),
             mailbox_size=config.ingress.consumer_mailbox_size,
             restart=Restart.PERMANENT,
         )
@@ -183,6 +189,7 @@ def _build_tree(
                 consumer=consumer,
                 ingress=ingress,
                 page_size=config.ingress.pump_page_size,
+                backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
                 on_pumped=metrics.inbox_pumped.inc,
             ),
             mailbox_size=PUMP_MAILBOX,
@@ -248,6 +255,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 lifecycle=lifecycle,
                 max_body_bytes=config.http.max_body_bytes,
                 retry_after_s=config.http.retry_after_s,
+                timeout_s=config.http.webhook_timeout_s,
             )
             web = CreatorFlowApp(
                 webhooks=webhooks,
@@ -262,7 +270,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
             )
             http_stop = anyio.Event()
             async with anyio.create_task_group() as tg:
-                await tg.start(root.run)
+                await tg.start(_run_tree, root)
                 http_done = anyio.Event()
 
                 async def run_http(*, task_status: anyio.abc.TaskStatus[None]) -> None:
@@ -285,6 +293,15 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                     tg.cancel_scope.cancel()
     finally:
         sock.close()
+
+
+async def _run_tree(root: Supervisor, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    """Run the root supervisor; however it ends (escalation included), close its mailboxes so
+    no ask waits forever (``close`` is idempotent after a graceful stop)."""
+    try:
+        await root.run(task_status=task_status)
+    finally:
+        root.close(ActorStopped("root"))
 
 
 async def _stop(service: Service, http_stop: anyio.Event, http_done: anyio.Event) -> None:

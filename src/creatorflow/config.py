@@ -41,6 +41,7 @@ class HttpConfig(Section):
     port: Port = 8080
     max_body_bytes: Positive = 1_048_576
     retry_after_s: Positive = 1
+    webhook_timeout_s: PositiveFloat = 2.5
     access_log: bool = False
 
 

@@ -38,6 +38,8 @@ WEBHOOK_OUTCOMES: Final = (
     "saturated",
     "draining",
     "store_unavailable",
+    "store_refused",
+    "timeout",
 )
 
 _LATENCY_BUCKETS: Final = (
@@ -105,7 +107,7 @@ class Metrics:
         self.webhook_outcome = {o: self.webhook_requests.labels(o) for o in WEBHOOK_OUTCOMES}
         self.webhook_latency = Histogram(
             "creatorflow_webhook_latency_seconds",
-            "Time from request start to the answer, by outcome class.",
+            "Time from request start to the answer (every outcome).",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -165,9 +167,12 @@ class Metrics:
     def _by_type(counter: Counter, cache: dict[int, Counter], type_: int, topic: str) -> Counter:
         child = cache.get(type_)
         if child is None:
+            if len(cache) >= _MAX_CACHED_TYPES:
+                # Senders choose type numbers: past this many distinct ones, one shared series
+                # (prometheus keeps every label set forever, so this is the bound).
+                return counter.labels("other", "OTHER")
             child = counter.labels(str(type_), topic)
-            if len(cache) < _MAX_CACHED_TYPES:  # bounded: senders choose the type numbers
-                cache[type_] = child
+            cache[type_] = child
         return child
 
     def count_store_failure(self, kind: str) -> None:

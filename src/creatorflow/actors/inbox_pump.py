@@ -3,7 +3,8 @@
 Inbox:   Kick (told by the ingress at start and whenever a hand-off overflowed)
 Replies: none; after a scan it tells the ingress PumpIdle(generation)
 State:   none between scans (the inbox table is the buffer)
-Restart: permanent; a crash mid-scan is harmless (the next kick rescans from the start)
+Restart: permanent; a crash mid-scan is harmless (the next kick rescans from the start). A
+         store outage is not a crash: the scan is retried with backoff until the store answers
 Full:    the mailbox is tiny on purpose: a queued kick already guarantees a later scan
 
 A scan pages through every unprocessed row (keyset on received time, id) and hands each to the
@@ -13,12 +14,17 @@ about was committed before the kick was sent, so the scan that kick starts sees 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
 
 from creatorflow.actors.ingress import IngressMsg, Kick, Process, PumpIdle
-from creatorflow.errors import ActorStopped
+from creatorflow.errors import ActorStopped, AdapterError
 from creatorflow.ports import InboxCursor, InboxReader
-from creatorflow.runtime import Actor, ActorRef, Envelope
+from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope
+
+log = logging.getLogger("creatorflow.inbox")
 
 
 class InboxPump(Actor[Kick]):
@@ -31,8 +37,12 @@ class InboxPump(Actor[Kick]):
         consumer: ActorRef[Process],
         ingress: ActorRef[IngressMsg],
         page_size: int,
+        backoff: Backoff,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         on_pumped: Callable[[int], None] | None = None,
     ) -> None:
+        self._backoff = backoff
+        self._sleep = sleep
         self._reader = reader
         self._consumer = consumer
         self._ingress = ingress
@@ -41,7 +51,18 @@ class InboxPump(Actor[Kick]):
 
     async def handle_batch(self, batch: list[Envelope[Kick]]) -> None:
         generation = max(env.msg.generation for env in batch)
-        await self.scan()
+        attempt = 0
+        while True:
+            try:
+                await self.scan()
+                break
+            except AdapterError as exc:
+                # The store is down: try again later. Each try is one bounded read; the delay
+                # grows to backoff.max_s, so an outage costs at most one read per that long.
+                attempt += 1
+                delay = self._backoff.delay(min(attempt, 30))
+                log.warning("inbox pump: scan failed (%s); retrying in %.2f s", exc, delay)
+                await self._sleep(delay)
         try:
             await self._ingress.tell(PumpIdle(generation=generation))
         except ActorStopped:

@@ -11,15 +11,17 @@ Full:    the HTTP handler uses ``ask_nowait``; MailboxFull becomes 503 + Retry-A
 Ack rule (DESIGN §6.1): the reply is sent only after the writer committed the row, or the row
 was already there. Hand-off rule (§6.2): after commit, new events go to the consumer with
 ``tell_nowait``; if it is full, the row stays unprocessed and the pump is kicked. From then on
-new rows are left to the pump (oldest first, no overtaking) until it reports an idle scan. Every
-skipped row is followed by a kick, and a queued kick always starts a later scan, so no skipped
-row can be missed whatever order the kicks and idle reports cross in.
+new rows are left to the pump (oldest first, no overtaking) until it reports an idle scan of the
+latest kick's generation. Every skipped row is followed by a kick, and a queued kick always
+starts a later scan, so no skipped row can be missed whatever order kicks and reports cross in.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import msgspec
@@ -27,7 +29,7 @@ import msgspec
 from creatorflow.actors.store_writer import Write
 from creatorflow.errors import ActorStopped, MailboxFull
 from creatorflow.ports import InboxRecord, InsertInbox, WriteOp
-from creatorflow.runtime import Actor, ActorRef, Envelope
+from creatorflow.runtime import Actor, ActorRef, Envelope, Reply
 
 
 class Receive(msgspec.Struct, frozen=True, kw_only=True, tag="receive"):
@@ -62,6 +64,10 @@ class Kick(msgspec.Struct, frozen=True, kw_only=True, tag="kick"):
 
 IngressMsg = Receive | PumpIdle
 
+#: Kick generations, increasing across restarts of the ingress (a late PumpIdle from an
+#: earlier incarnation must never look current).
+_GENERATIONS = itertools.count(1)
+
 
 class WebhookIngress(Actor[IngressMsg]):
     """The single writer of the inbox on the webhook path."""
@@ -90,11 +96,11 @@ class WebhookIngress(Actor[IngressMsg]):
         # Until the pump reports a clean scan, new rows are left to it (start-up included:
         # rows left unprocessed by an earlier run must be handed on first).
         self._direct = False
-        self._generation = 0
+        self._generation = next(_GENERATIONS)
 
     async def on_start(self) -> None:
         self._direct = False
-        self._generation += 1
+        self._generation = next(_GENERATIONS)
         self._kick()
 
     def _kick(self) -> None:
@@ -117,7 +123,9 @@ class WebhookIngress(Actor[IngressMsg]):
         for env in batch:
             msg = env.msg
             if isinstance(msg, PumpIdle):
-                self._direct = True
+                # Only a scan that started after the latest kick covers every skipped row.
+                if msg.generation >= self._generation:
+                    self._direct = True
                 continue
             nid = msg.record.notification_id
             if nid in self._recent:
@@ -144,32 +152,48 @@ class WebhookIngress(Actor[IngressMsg]):
     async def _store(
         self, ops: list[WriteOp], waiting: dict[str, list[Envelope[IngressMsg]]]
     ) -> None:
+        # One Write per webhook, all enqueued before waiting: the writer still commits them in
+        # one transaction, and if the store refuses one (poison), only that one fails.
+        pending: list[tuple[InsertInbox, Reply[Any]]] = []
         try:
-            results = await self._writer.ask(Write(ops=tuple(ops)))
-        except BaseException as exc:
-            # Store down, writer crashed or shutdown: nobody gets a 200 for a row that is not
-            # durable, and nobody waits forever.
-            error = exc if isinstance(exc, Exception) else ActorStopped("webhook_ingress")
-            for envs in waiting.values():
-                for env in envs:
-                    env.fail(error)
-            if not isinstance(exc, Exception):
-                raise
+            for op in ops:
+                assert isinstance(op, InsertInbox)
+                pending.append((op, await self._writer.request(Write(ops=(op,)))))
+            new_records: list[InboxRecord] = []
+            for op, reply in pending:
+                nid = op.record.notification_id
+                envs = waiting.pop(nid)
+                try:
+                    (result,) = await reply.wait()
+                except Exception as exc:
+                    # Not durable: nobody gets a 200 for it.
+                    for env in envs:
+                        env.fail(exc)
+                    continue
+                self._remember(nid)
+                envs[0].reply(Received(new=bool(result)))
+                for env in envs[1:]:
+                    env.reply(Received(new=False))  # duplicates inside the batch
+                if result:
+                    new_records.append(op.record)
+        except ActorStopped as exc:
+            # The writer is gone (shutdown): nobody gets a 200 for a row that is not durable.
+            self._fail_waiting(waiting, exc)
             return
+        except BaseException as exc:
+            # A bug or cancellation: whoever is still waiting must not wait forever.
+            error = exc if isinstance(exc, Exception) else ActorStopped("webhook_ingress")
+            self._fail_waiting(waiting, error)
+            raise
         finally:
             self._slots.release()
-        new_records: list[InboxRecord] = []
-        for op, result in zip(ops, results, strict=True):
-            assert isinstance(op, InsertInbox)
-            nid = op.record.notification_id
-            self._remember(nid)
-            first, *dups = waiting[nid]
-            first.reply(Received(new=bool(result)))
-            for env in dups:
-                env.reply(Received(new=False))
-            if result:
-                new_records.append(op.record)
         self._hand_off(new_records)
+
+    @staticmethod
+    def _fail_waiting(waiting: dict[str, list[Envelope[IngressMsg]]], error: BaseException) -> None:
+        for envs in waiting.values():
+            for env in envs:
+                env.fail(error)
 
     def _hand_off(self, records: list[InboxRecord]) -> None:
         if self._on_new is not None:
@@ -187,7 +211,7 @@ class WebhookIngress(Actor[IngressMsg]):
                 skipped = len(records) - i
                 break
         if skipped:
-            self._generation += 1
+            self._generation = next(_GENERATIONS)
             self._kick()
             if self._on_overflow is not None:
                 self._on_overflow(skipped)

@@ -49,6 +49,9 @@ class Actor(Generic[M]):
 
     #: Task group of the running incarnation (set by :func:`run_actor`); see start_background.
     _background: TaskGroup | None = None
+    _bg_seq: int = 0
+    _bg_running: set[int]
+    _bg_barriers: list[tuple[int, Envelope[Any]]]
 
     def start_background(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in a task that lives no longer than this incarnation. Never blocks.
@@ -56,14 +59,45 @@ class Actor(Generic[M]):
         For work the actor must not wait for inline (e.g. several commits in flight). The actor
         bounds how many it starts (a semaphore). The task's exception crashes the actor; a
         graceful stop waits for it before ``on_stop``; a crash or cancel cancels it, so the
-        task itself must answer (or fail) any ask it carries when it is cancelled.
+        task itself must answer (or fail) any ask it carries when it is cancelled. A
+        ``flush()`` returns only after the background tasks started before it have finished.
 
         Raises:
             RuntimeError: the actor is not running.
         """
         if self._background is None:
             raise RuntimeError(f"{type(self).__name__} is not running")
-        self._background.start_soon(fn, *args)
+        self._bg_seq += 1
+        self._bg_running.add(self._bg_seq)
+        self._background.start_soon(self._tracked, self._bg_seq, fn, args)
+
+    async def _tracked(
+        self, seq: int, fn: Callable[..., Coroutine[Any, Any, Any]], args: tuple[Any, ...]
+    ) -> None:
+        try:
+            await fn(*args)
+        finally:
+            self._bg_running.discard(seq)
+            self._release_barriers()
+
+    def _barrier(self, env: Envelope[Any]) -> None:
+        """Answer a flush now, or once the background tasks started so far have finished."""
+        if self._bg_running:
+            self._bg_barriers.append((self._bg_seq, env))
+        else:
+            env.reply(None)
+
+    def _release_barriers(self) -> None:
+        if not self._bg_barriers:
+            return
+        oldest = min(self._bg_running, default=self._bg_seq + 1)
+        keep: list[tuple[int, Envelope[Any]]] = []
+        for mark, env in self._bg_barriers:
+            if mark < oldest:
+                env.reply(None)
+            else:
+                keep.append((mark, env))
+        self._bg_barriers = keep
 
     async def on_start(self) -> None:
         """Called once per incarnation, before the actor is reported started."""
@@ -136,6 +170,18 @@ class ActorRef(Generic[M]):
             raise
         await reply.wait()
 
+    async def request(self, msg: M) -> Reply[Any]:
+        """Enqueue a request, waiting only while the mailbox is full; return its reply slot.
+
+        For a sender with several requests in flight: enqueue them all, then await each
+        ``.wait()``. Raises ActorStopped.
+        """
+        reply: Reply[Any] = Reply()
+        env = Envelope(msg, reply)
+        if not self._mailbox.offer(env):
+            await self._mailbox.put(env)
+        return reply
+
     def ask_nowait(self, msg: M) -> Reply[Any]:
         """Enqueue a request without waiting; await ``.wait()`` on the result for the answer.
 
@@ -168,6 +214,8 @@ async def run_actor(
     try:
         async with anyio.create_task_group() as background:
             actor._background = background
+            actor._bg_running = set()
+            actor._bg_barriers = []
             try:
                 await _serve(actor, mailbox, task_status)
             finally:
@@ -178,6 +226,12 @@ async def run_actor(
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from group.exceptions[0].__cause__
         raise
+    finally:
+        # Flushes still waiting on background work that a crash or cancel ended: that work is
+        # over (lost), so their wait is over too.
+        for _, env in getattr(actor, "_bg_barriers", ()):
+            env.reply(None)
+        actor._bg_barriers = []
     await actor.on_stop()
 
 
@@ -200,7 +254,7 @@ async def _serve(actor: Actor[M], mailbox: Mailbox[M], task_status: TaskStatus[N
                 finally:
                     mailbox.flushes_pending -= len(barriers)
                     for env in barriers:
-                        env.reply(None)
+                        actor._barrier(env)
                 continue
         await _handle(actor, mailbox, batch, whole_batch)
 

@@ -3,12 +3,16 @@
 Answers (DESIGN §5): 200 only after the row is committed (or was already there); 401 bad or
 missing signature; 400 malformed JSON or envelope (JSON body naming the problem); 413 body over
 ``http.max_body_bytes``; 415 not JSON; 503 + Retry-After when the ingress mailbox is full, the
-store is down or the service is draining. Unknown topics are stored and counted.
+store is down, the commit takes longer than ``http.webhook_timeout_s`` (TikTok gives up after
+3 s) or the service is draining; 500 when the store refuses the row itself. Unknown topics are
+stored and counted.
 """
 
 from __future__ import annotations
 
 import time
+
+import anyio
 from collections.abc import Sequence
 
 from creatorflow.actors.ingress import IngressMsg, Receive, Received
@@ -24,6 +28,7 @@ from creatorflow.errors import (
     ActorStopped,
     AdapterError,
     MailboxFull,
+    StoreError,
     WebhookRejected,
 )
 from creatorflow.metrics import Metrics
@@ -54,6 +59,7 @@ class WebhookEndpoint:
         lifecycle: Lifecycle,
         max_body_bytes: int,
         retry_after_s: int,
+        timeout_s: float = 2.5,
     ) -> None:
         self._apps = tuple(apps)
         self._ingress = ingress
@@ -61,6 +67,7 @@ class WebhookEndpoint:
         self._clock = clock
         self._lifecycle = lifecycle
         self._max_body = max_body_bytes
+        self._timeout_s = timeout_s
         self._retry_after = ((b"retry-after", str(retry_after_s).encode()),)
 
     async def __call__(self, scope: Scope, receive: AsgiReceive, send: Send) -> None:
@@ -107,7 +114,15 @@ class WebhookEndpoint:
                 await self._unavailable(send, "draining", "ingress is stopped; retry later")
                 return "draining"
             try:
-                result = await reply.wait()
+                with anyio.fail_after(self._timeout_s):
+                    result = await reply.wait()
+            except StoreError as exc:
+                # The store refused this webhook (not an outage): a retry will not help soon.
+                await respond_error(send, 500, "store_refused", f"not stored: {exc}")
+                return "store_refused"
+            except TimeoutError:
+                await self._unavailable(send, "timeout", "not stored in time; retry later")
+                return "timeout"
             except (AdapterError, ActorCrashed, ActorStopped) as exc:
                 await self._unavailable(send, "store_unavailable", f"not stored: {exc}")
                 return "store_unavailable"

@@ -290,3 +290,23 @@ async def test_background_crash_crashes_the_actor(anyio_backend: Any) -> None:
 def test_start_background_needs_a_running_actor() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         Spawner(anyio.Event(), []).start_background(anyio.sleep, 0)
+
+
+async def test_flush_waits_for_background_tasks_started_before_it(anyio_backend: Any) -> None:
+    gate = anyio.Event()
+    done: list[str] = []
+    async with open_actor(Spawner(gate, done), "s", 8) as ref:
+        ref.tell_nowait("a")
+        flushed = anyio.Event()
+
+        async def flusher() -> None:
+            await ref.flush()
+            flushed.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flusher)
+            await wait_all_tasks_blocked()
+            assert not flushed.is_set()  # "a" is still running in the background
+            gate.set()
+        assert done == ["a"]
+        await ref.flush()  # nothing in the background: answered at once
