@@ -113,7 +113,9 @@ async def _insert_run(conn: Any, run: list[InsertInbox]) -> list[WriteResult]:
     first: dict[str, InboxRecord] = {}
     for op in run:
         first.setdefault(op.record.notification_id, op.record)
-    records = list(first.values())
+    # Rows are locked in id order in every transaction, so concurrent group commits (up to
+    # store.pg_max_concurrent_commits) cannot deadlock on overlapping ids.
+    records = sorted(first.values(), key=lambda r: r.notification_id)
     if len(records) == 1:
         r = records[0]
         row = await conn.fetchrow(
@@ -146,7 +148,10 @@ async def _processed_run(conn: Any, run: list[MarkInboxProcessed]) -> None:
         [(nid, at)] = first.items()
         await conn.execute(MARK_PROCESSED_ONE, nid, at)
     else:
-        await conn.execute(MARK_PROCESSED_MANY, list(first), list(first.values()))
+        ordered = sorted(first.items())  # id order: see _insert_run
+        await conn.execute(
+            MARK_PROCESSED_MANY, [nid for nid, _ in ordered], [at for _, at in ordered]
+        )
 
 
 async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
@@ -159,13 +164,13 @@ async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
         [(nid, (n, error, dead))] = folded.items()
         await conn.execute(MARK_FAILED_ONE, nid, n, error, dead)
     else:
-        values = list(folded.values())
+        ordered = sorted(folded.items())  # id order: see _insert_run
         await conn.execute(
             MARK_FAILED_MANY,
-            list(folded),
-            [v[0] for v in values],
-            [v[1] for v in values],
-            [v[2] for v in values],
+            [nid for nid, _ in ordered],
+            [v[0] for _, v in ordered],
+            [v[1] for _, v in ordered],
+            [v[2] for _, v in ordered],
         )
 
 
