@@ -1,4 +1,4 @@
-"""``creatorflow`` command line: serve, migrate, check-config.
+"""``creatorflow`` command line: serve, migrate, check-config, sandbox tiktok.
 
 Every command takes ``--config FILE`` (layered over the shipped defaults; ``CREATORFLOW_*``
 environment variables win). A configuration problem prints one line naming the key and exits 2.
@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="validate and print the effective config (secrets masked)",
     )
+    sandbox = sub.add_parser("sandbox", help="run a simulator as its own process")
+    kinds = sandbox.add_subparsers(dest="sandbox", required=True, metavar="KIND")
+    tiktok = kinds.add_parser("tiktok", parents=[common], help="sandbox TikTok Shop (uvicorn)")
+    tiktok.add_argument("--host", default="127.0.0.1")
+    tiktok.add_argument("--port", type=int, default=8090)
+    tiktok.add_argument("--webhook-url", default="", help="where signed webhooks are posted")
+    tiktok.add_argument("--app-key", default="", help="default: tiktok.app_key, else a sandbox key")
+    tiktok.add_argument("--app-secret", default="", help="default: tiktok.app_secret")
+    tiktok.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -74,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     _setup_logging(config)
+    if args.command == "sandbox":
+        return _run_sandbox(args, config)
     try:
         return _run_command(args.command, config)
     except BaseExceptionGroup as group:
@@ -91,6 +102,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     first = group.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _run_sandbox(args: argparse.Namespace, config: Config) -> int:
+    """Serve the sandbox TikTok Shop with uvicorn until interrupted (its own process)."""
+    import uvicorn
+
+    from creatorflow.sandbox.tiktok import TikTokSandbox, TikTokSandboxConfig
+
+    app_key = args.app_key or config.tiktok.app_key
+    app_secret = args.app_secret or config.tiktok.app_secret
+    if bool(app_key) != bool(app_secret):
+        print("creatorflow: sandbox tiktok: give both --app-key and --app-secret", file=sys.stderr)
+        return EXIT_CONFIG
+    defaults = TikTokSandboxConfig()
+    try:
+        sandbox_config = TikTokSandboxConfig(
+            app_key=app_key or defaults.app_key,
+            app_secret=app_secret or defaults.app_secret,
+            seed=args.seed,
+            webhook_url=args.webhook_url,
+            admin_token=config.api.token,
+        )
+    except ValueError as exc:
+        print(f"creatorflow: sandbox tiktok: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    uvicorn.run(
+        TikTokSandbox(sandbox_config),
+        host=args.host,
+        port=args.port,
+        lifespan="on",
+        log_level=config.log.level.lower(),
+    )
+    return 0
 
 
 def _run_command(command: str, config: Config) -> int:
