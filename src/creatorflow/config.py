@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from creatorflow.domain.automation import EMPTY_RULES, RuleSet, load_rules
+from creatorflow.domain.priority import PrioritySettings
 from creatorflow.errors import ConfigError
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -93,6 +95,20 @@ class TikTokConfig(Section):
     app_secret: str = ""
     apps: list[TikTokApp] = msgspec.field(default_factory=list)
     secrets_file: str = ""
+    base_url: str = ""
+    auth_base_url: str = "https://auth.tiktok-shops.com"
+    request_timeout_s: PositiveFloat = 10.0
+    rate_per_s: PositiveFloat = 5.0
+    burst: Positive = 10
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 5
+    retry_max_wait_s: PositiveFloat = 60.0
+    breaker_failures: Positive = 5
+    breaker_failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    breaker_min_calls: Positive = 20
+    breaker_window: Positive = 50
+    breaker_open_s: PositiveFloat = 60.0
+    refresh_before_s: NonNegativeFloat = 86400.0
+    max_shops: Positive = 10_000
 
 
 class ApiConfig(Section):
@@ -112,6 +128,10 @@ class CacheConfig(Section):
     session_ttl_s: PositiveFloat = 1800.0
 
 
+class RulesConfig(Section):
+    file: str = ""
+
+
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -126,6 +146,9 @@ class Config(Section):
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    # The [priority] section is the domain's own struct: the scorer takes it as it is.
+    priority: PrioritySettings = msgspec.field(default_factory=PrioritySettings)
+    rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
 
     def tiktok_apps(self) -> list[TikTokApp]:
         """Every configured (app_key, app_secret) pair: the single env app first, then the list."""
@@ -148,10 +171,12 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "CREATORFLOW_TIKTOK_APP_KEY": ("tiktok", "app_key"),
     "CREATORFLOW_TIKTOK_APP_SECRET": ("tiktok", "app_secret"),
     "CREATORFLOW_TIKTOK_SECRETS_FILE": ("tiktok", "secrets_file"),
+    "CREATORFLOW_TIKTOK_BASE_URL": ("tiktok", "base_url"),
     "CREATORFLOW_API_TOKEN": ("api", "token"),
     "CREATORFLOW_BACKEND": ("server", "backend"),
     "CREATORFLOW_SERVER": ("server", "kind"),
     "CREATORFLOW_LOG_LEVEL": ("log", "level"),
+    "CREATORFLOW_RULES_FILE": ("rules", "file"),
 }
 
 #: Keys whose values are never printed or logged.
@@ -241,11 +266,34 @@ def load_config(
     return config
 
 
+def load_rules_file(config: Config) -> RuleSet:
+    """Read and compile the seller's automation rules named by ``rules.file``.
+
+    An empty ``rules.file`` means no rules. Reads the file (blocking; call at start-up).
+
+    Raises:
+        ConfigError: the file cannot be read.
+        InvalidRules: the file is not valid rules (a :class:`ConfigError`; one line naming
+            the file, the rule and the field).
+    """
+    if not config.rules.file:
+        return EMPTY_RULES
+    path = Path(config.rules.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: rules.file: cannot read {path}: {exc.strerror}") from None
+    return load_rules(text, source=str(path))
+
+
 def _check(config: Config) -> None:
+    load_rules_file(config)  # invalid rules stop start-up (and check-config) with one line
     if config.runtime.backoff_max_ms < config.runtime.backoff_min_ms:
         raise ConfigError("config: runtime.backoff_max_ms: must be >= runtime.backoff_min_ms")
     if bool(config.tiktok.app_key) != bool(config.tiktok.app_secret):
         raise ConfigError("config: tiktok.app_key / tiktok.app_secret: set both or neither")
+    if config.tiktok.breaker_min_calls > config.tiktok.breaker_window:
+        raise ConfigError("config: tiktok.breaker_min_calls: must be <= tiktok.breaker_window")
     if config.store.database_url and not config.store.database_url.startswith(
         ("postgresql://", "postgres://")
     ):

@@ -4,18 +4,29 @@
 
     CreatorFlowError
     ├── DomainError                  pure-logic refusal; never retried
-    │   └── InvalidTransition        state machine refused a transition
+    │   ├── InvalidTransition        state machine refused a transition
+    │   ├── InvalidOrder             a TikTok order payload cannot become an Order
+    │   └── InvalidAmount            a money string is malformed, negative, too precise or too big
+    │       └── UnknownCurrency      no ISO 4217 exponent known for the currency code
     ├── AdapterError                 an edge (store, cache, HTTP API) failed; ``retryable`` says
     │   ├── StoreUnavailable         store cannot be reached or is locked (retryable)
     │   ├── StoreError               store refused the operation (bug or bad data; not retryable)
-    │   └── CacheUnavailable         cache cannot be reached (retryable; callers degrade)
+    │   ├── CacheUnavailable         cache cannot be reached (retryable; callers degrade)
+    │   └── TikTokError              TikTok Shop API refused or failed a call (code, request_id)
+    │       ├── TikTokUnavailable    5xx, timeout, connection failure, 36009007 (retryable)
+    │       ├── TikTokRateLimited    429 / 36009002; ``retry_after_s`` (retryable)
+    │       ├── TikTokAuthError      token missing/invalid/revoked, scope missing: re-authorize
+    │       │   └── TikTokTokenExpired  105002 still failing after one refresh
+    │       └── TikTokRequestRejected   106001 sign, 106013, 36009004/09/10/…: a bug or config
     ├── RuntimeFault                 the actor runtime
     │   ├── MailboxFull              ``tell_nowait``/``ask_nowait`` on a full mailbox (shed load)
     │   ├── ActorStopped             the target is stopped for good; nothing more is accepted
     │   ├── ActorCrashed             the actor crashed while holding the message you asked about
-    │   └── RestartIntensityExceeded a supervisor gave up on its children and escalates
+    │   ├── RestartIntensityExceeded a supervisor gave up on its children and escalates
+    │   └── CircuitOpen              a circuit breaker refuses calls for now (``retry_after_s``)
     ├── WebhookRejected              ingress refused a request (carries the HTTP status)
     └── ConfigError                  bad configuration; start-up stops with one clear line
+        └── InvalidRules             the seller's automation rules file (names rule and field)
 
 Driver exceptions (sqlite3, asyncpg, redis, httpx) never leave ``adapters/``: each
 adapter translates them at its boundary and chains the original (``raise X from exc``).
@@ -37,6 +48,22 @@ class DomainError(CreatorFlowError):
 
 class InvalidTransition(DomainError):
     """Raised by the order state machine for a transition it does not list."""
+
+
+class InvalidOrder(DomainError):
+    """Raised by ``domain.order.order_from_tiktok`` for a payload it cannot read.
+
+    A missing ``id``/``status``, a wrong type or a bad amount; the message names the order
+    (when known) and the field. Retrying the same payload fails the same way.
+    """
+
+
+class InvalidAmount(DomainError):
+    """Raised by ``domain.money`` for a malformed, negative, too precise or too large amount."""
+
+
+class UnknownCurrency(InvalidAmount):
+    """Raised by ``domain.money`` for a currency code with no known minor-unit exponent."""
 
 
 # --------------------------------------------------------------------------- adapters
@@ -68,6 +95,65 @@ class CacheUnavailable(AdapterError):
     """Raised by a cache adapter when the cache cannot be reached; callers treat it as a miss."""
 
     retryable = True
+
+
+class TikTokError(AdapterError):
+    """Raised by the TikTok Shop client when a call failed; not retryable unless a subclass says.
+
+    Plain ``TikTokError`` is an endpoint's own business refusal (order not found, not
+    shippable, …) or a response we could not read. ``code`` is TikTok's envelope code (``-1``
+    when there was none), ``http_status`` the HTTP status (``0`` when no answer came).
+    """
+
+    def __init__(
+        self, message: str, *, code: int = -1, http_status: int = 0, request_id: str = ""
+    ) -> None:
+        super().__init__(f"tiktok: {message} (code {code}, http {http_status}, {request_id!r})")
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+        self.detail = message
+
+
+class TikTokUnavailable(TikTokError):
+    """Raised by the TikTok client on 5xx, timeouts, connection failures and 36009007.
+
+    ``maybe_applied`` is True when the request may have reached TikTok (a write may have taken
+    effect): only idempotent calls are retried then. A connection that never opened is False.
+    """
+
+    retryable = True
+    maybe_applied: bool = True
+
+
+class TikTokRateLimited(TikTokError):
+    """Raised by the TikTok client on HTTP 429 / code 36009002 once its retries are used up.
+
+    ``retry_after_s`` is the server's ``Retry-After`` (None when absent). The request was not
+    processed, so retrying is safe for every call.
+    """
+
+    retryable = True
+    retry_after_s: float | None = None
+
+
+class TikTokAuthError(TikTokError):
+    """Raised by the TikTok client when the shop's tokens cannot be used: none stored, invalid
+    (105001, 101000), missing scope (105005), auth code or refresh token refused (36004004).
+
+    Not retryable: the seller has to re-authorize (or the configuration is wrong).
+    """
+
+
+class TikTokTokenExpired(TikTokAuthError):
+    """Raised by the TikTok client when TikTok says 105002 (access token expired) even after a
+    token refresh; the client refreshes and retries once by itself before raising this."""
+
+
+class TikTokRequestRejected(TikTokError):
+    """Raised by the TikTok client for a request TikTok will never accept as sent: bad sign
+    (106001), missing cipher (106013), gateway checks (36009004), bad path/method/body. A bug
+    or a configuration error; never retried."""
 
 
 # --------------------------------------------------------------------------- runtime
@@ -122,6 +208,21 @@ class RestartIntensityExceeded(RuntimeFault):
         self.supervisor = supervisor
 
 
+class CircuitOpen(RuntimeFault):
+    """Raised by :class:`~creatorflow.runtime.CircuitBreaker` (and clients using one) while the
+    breaker refuses calls: open, or half-open with its one probe in flight. Nothing was called.
+
+    ``retry_after_s`` is how long until a probe may run. Retryable later, never at once.
+    """
+
+    retryable = True
+
+    def __init__(self, name: str, retry_after_s: float) -> None:
+        super().__init__(f"circuit {name!r} is open; retry in {retry_after_s:.1f} s")
+        self.name = name
+        self.retry_after_s = retry_after_s
+
+
 # --------------------------------------------------------------------------- edges
 
 
@@ -137,3 +238,11 @@ class WebhookRejected(CreatorFlowError):
 
 class ConfigError(CreatorFlowError):
     """Raised at start-up for a bad configuration value; the message names the key."""
+
+
+class InvalidRules(ConfigError):
+    """Raised by ``domain.rules.parse_rules`` for an invalid automation rules file.
+
+    One line naming the file, the rule (1-based index and name) and the field, so start-up
+    stops with a message the seller can act on.
+    """
