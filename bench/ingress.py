@@ -237,6 +237,7 @@ class WrkResult:
     max_us: int
     wraps: int
     bodies: int
+    restarted: bool = False  # the Postgres server restarted during the run (postgres only)
 
     @property
     def rps(self) -> float:
@@ -363,9 +364,11 @@ def print_table(
             f" {ratio(results.get((a, name)), results.get((b, name))):>7}" for a, b in pairs
         )
         line += "".join(f" {lat2(r):>21}" for r in row)
-        errs = "/".join(str(r.errors) if r else "-" for r in row)
+        errs = "/".join((f"{r.errors}" + ("R" if r.restarted else "")) if r else "-" for r in row)
         line += f" {errs:>16}"
         print(line)
+    if any(r.restarted for r in results.values()):
+        print("R = the Postgres server restarted during that run (someone else's test): invalid")
     print("p999 ms, in scenario order:")
     for t in targets:
         print(f"  {t:<8} " + " ".join(f"{lat_p999(results.get((t, n))):>7}" for n in scenarios))
@@ -596,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(
                         f"{target} died (exit {server.proc.returncode}):\n{server.log_tail()}"
                     )
+                before = pg_started(args.pg_url) if target == POSTGRES else ""
                 r = run_wrk(
                     target,
                     name,
@@ -607,13 +611,17 @@ def main(argv: list[str] | None = None) -> int:
                     duration_s=dur,
                     cpu=wrk_cpu,
                 )
+                if target == POSTGRES:
+                    after = pg_started(args.pg_url)
+                    r.restarted = before != after or "down" in (before, after)
                 if target != "bare":
                     ours_runs[target].append(r)
                 if name != "warmup":
                     results[(target, name)] = r
                 print(
                     f"  {target:<8} {name:<9} {r.rps:>9,.0f} req/s  p50/p99/p999 {lat(r)} ms  "
-                    f"errors {r.errors}",
+                    f"errors {r.errors}"
+                    + ("  POSTGRES RESTARTED DURING THIS RUN" if r.restarted else ""),
                     flush=True,
                 )
 
@@ -698,6 +706,13 @@ def create_pg_database(admin_url: str) -> tuple[str, str]:
     from bench.store import create_database
 
     return asyncio.run(create_database(admin_url))
+
+
+def pg_started(admin_url: str) -> str:
+    """``pg_postmaster_start_time()`` of the server, or ``"down"``."""
+    from bench.store import postmaster_started
+
+    return asyncio.run(postmaster_started(admin_url))
 
 
 def drop_pg_database(admin_url: str, name: str) -> None:

@@ -123,6 +123,22 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+async def postmaster_started(admin_url: str) -> str:
+    """The server's ``pg_postmaster_start_time()`` as text, or ``"down"`` when unreachable.
+
+    Two different answers around a measurement mean the server restarted during it (the
+    integration tests of other engineers restart the shared server): that row is not valid.
+    """
+    try:
+        conn = await asyncpg.connect(admin_url, timeout=10)
+    except Exception:  # refused, starting up, shutting down: all "not the same server"
+        return "down"
+    try:
+        return str(await conn.fetchval("SELECT pg_postmaster_start_time()"))
+    finally:
+        await conn.close()
+
+
 async def count_rows(url: str, table: str = "inbox") -> int:
     """``SELECT count(*)`` of ``table`` in the database at ``url``."""
     conn = await asyncpg.connect(url, timeout=10)
@@ -186,6 +202,7 @@ class Result:
     commits: int = 0
     seconds: float = 0.0
     stopped_by: str = "ops"
+    restarted: bool = False  # the Postgres server restarted during the row: not valid
     errors: dict[str, int] = field(default_factory=dict)
     commit_p50_ms: float = 0.0
     commit_p99_ms: float = 0.0
@@ -375,7 +392,8 @@ def fmt_row(r: Result, ratio: str) -> str:
         f"{r.scenario:<11} {r.store:<13} {r.ops_per_s:>9,.0f} {r.commits_per_s:>9,.0f} "
         f"{r.mean_batch:>7.1f} {r.commit_p50_ms:>7.2f}/{r.commit_p99_ms:<7.2f} "
         f"{r.ask_p50_ms:>7.2f}/{r.ask_p99_ms:<7.2f} {r.ops:>7,} {r.seconds:>6.1f} "
-        f"{'T' if r.stopped_by == 'time' else ' '} {errors:>4} {ratio:>6}"
+        f"{'T' if r.stopped_by == 'time' else ' '}{'R' if r.restarted else ' '} {errors:>4} "
+        f"{ratio:>6}"
     )
 
 
@@ -385,7 +403,7 @@ def print_table(
     head = (
         f"{'scenario':<11} {'store':<13} {'ops/s':>9} {'commits/s':>9} {'ops/cmt':>7} "
         f"{'commit p50/p99 ms':>15} {'ask p50/p99 ms':>15} {'ops':>7} {'secs':>6} "
-        f"{'':1} {'err':>4} {'pg/sq':>6}"
+        f"{'':2} {'err':>4} {'pg/sq':>6}"
     )
     print()
     print(head)
@@ -404,6 +422,11 @@ def print_table(
         "ops/cmt = mean ops per commit; T = stopped by --max-seconds before --ops; "
         "pg/sq = postgres ops/s / sqlite-full ops/s; postgres cN = N commits in flight"
     )
+    if any(r.restarted for r in results.values()):
+        print(
+            "R = the Postgres server restarted (or was down) during the row, by someone else: "
+            "not a valid figure; run again"
+        )
     for r in results.values():
         if r.errors:
             print(f"  {r.store}/{r.scenario} errors: {r.errors}")
@@ -483,6 +506,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         for index, scenario in enumerate(scenarios):
             for ti, target in enumerate(targets):
                 # Postgres rows share one database: ids differ by scenario and target.
+                is_pg = target.name.startswith(POSTGRES)
+                before = await postmaster_started(args.pg_url) if is_pg else ""
                 r = await run_scenario(
                     target,
                     scenario,
@@ -491,11 +516,16 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
                     config=config,
                     id_prefix=f"{run_tag}{index:02d}{ti}",
                 )
+                if is_pg:
+                    after = await postmaster_started(args.pg_url)
+                    r.restarted = before != after or "down" in (before, after)
                 results[(scenario.name, target.name)] = r
                 print(
                     f"  {scenario.name:<11} {target.name:<13} {r.ops_per_s:>9,.0f} ops/s "
                     f"{r.mean_batch:>6.1f} ops/commit  commit p50 {r.commit_p50_ms:.2f} ms  "
-                    f"ask p99 {r.ask_p99_ms:.2f} ms" + (f"  errors {r.errors}" if r.errors else ""),
+                    f"ask p99 {r.ask_p99_ms:.2f} ms"
+                    + (f"  errors {r.errors}" if r.errors else "")
+                    + ("  POSTGRES RESTARTED DURING THIS ROW" if r.restarted else ""),
                     flush=True,
                 )
         names = [t.name for t in targets]
