@@ -104,8 +104,8 @@ class MarkInboxFailed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox
     dead: bool = False
 
 
-WriteOp = InsertInbox | MarkInboxProcessed | MarkInboxFailed
-WriteResult = bool | None
+# ``WriteOp`` (the union of every op) and ``WriteResult`` are defined with the order ops, in the
+# "the whole store" section below.
 
 
 # --------------------------------------------------------------------------- store ports
@@ -171,10 +171,6 @@ class SchemaMigrator(Protocol):
         ...
 
 
-class Store(TransactionalStore, InboxReader, StoreHealth, Protocol):
-    """Everything the app needs from a store adapter (composition of the ports above)."""
-
-
 class LeaderElection(Protocol):
     """Singleton jobs across processes sharing one database (the inbox pump, reconcilers).
 
@@ -197,6 +193,215 @@ class LeaderElection(Protocol):
     async def resign(self, name: str) -> None:
         """Give up ``name`` (no-op when not leading)."""
         ...
+
+
+# --------------------------------------------------------------------------- orders and outbox
+#
+# The durable state of order processing (DESIGN §3, §4): orders, their journal, the event outbox,
+# named cursors and TikTok tokens. Documents (``doc``, ``detail``, ``payload``) are msgspec-encoded
+# by callers and opaque to the store; the other fields are what the store filters and orders on.
+# Writes are ops for ``TransactionalStore.apply`` and mix freely with the inbox ops: an order's
+# transition, its journal row and its outbox event commit together or not at all.
+
+Priority = Literal["HIGH", "STANDARD", "LOW"]
+OutboxState = Literal["pending", "delivered", "dead"]
+
+
+class OrderRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored order: the indexed fields and the caller's document."""
+
+    order_id: str
+    shop_id: str
+    state: str
+    tiktok_status: str
+    priority: Priority
+    score: int
+    tiktok_update_time: int
+    updated_at_ms: int
+    doc: bytes
+
+
+class OrderEventRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One journal entry of an order; ``seq`` runs 1, 2, … per order in commit order."""
+
+    order_id: str
+    seq: int
+    at_ms: int
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    detail: bytes
+
+
+class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One outbox event as the dispatcher claims it."""
+
+    event_id: str
+    topic: str
+    key: str
+    payload: bytes
+    created_at_ms: int
+    state: OutboxState
+    attempts: int
+    next_attempt_at_ms: int
+    last_error: str | None
+
+
+class UpsertOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_order"):
+    """Insert the order, or replace every field of the stored one. Result: ``True`` if new.
+
+    Last write wins: the store does not compare ``tiktok_update_time`` (the order's owner
+    decides what to write). Of two upserts of one id in one ``apply`` the second sees the first
+    (``False``) and its fields are the ones kept.
+    """
+
+    order_id: str
+    shop_id: str
+    state: str
+    tiktok_status: str
+    priority: Priority
+    score: int
+    tiktok_update_time: int
+    updated_at_ms: int
+    doc: bytes
+
+
+class AppendOrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_order_event"):
+    """Append an entry to an order's journal. Result: the ``seq`` assigned (``int``, from 1).
+
+    The store assigns ``seq`` in the same transaction: one more than the order's last one, so
+    several events of one order in one ``apply`` get consecutive numbers in op order, and
+    concurrent transactions never share or skip a number. The order must exist (an earlier op
+    of the same ``apply`` may create it); otherwise the op is refused (StoreError).
+    """
+
+    order_id: str
+    at_ms: int
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    detail: bytes
+
+
+class AppendOutbox(msgspec.Struct, frozen=True, kw_only=True, tag="append_outbox"):
+    """Queue an event for delivery (state ``pending``, due at ``created_at_ms``).
+
+    Result: ``True`` if new; ``False`` when ``event_id`` is already there (the stored event is
+    left unchanged, whatever its state), so a retried write never queues an event twice.
+    """
+
+    event_id: str
+    topic: str
+    key: str
+    payload: bytes
+    created_at_ms: int
+
+
+class SetCursor(msgspec.Struct, frozen=True, kw_only=True, tag="set_cursor"):
+    """Set the named cursor to ``value`` (created if missing; last write wins). Result: ``None``."""
+
+    name: str
+    value: str
+    updated_at_ms: int
+
+
+class SaveTokens(msgspec.Struct, frozen=True, kw_only=True, tag="save_tokens"):
+    """Replace a shop's token document (both tokens in one ``doc``). Result: ``None``."""
+
+    shop_key: str
+    doc: bytes
+    updated_at_ms: int
+
+
+class OrderReader(Protocol):
+    """Read side of orders and their journal. Reads see the last commit."""
+
+    async def get_order(self, order_id: str) -> OrderRow | None:
+        """The order, or ``None`` if it was never stored."""
+        ...
+
+    async def list_orders(
+        self,
+        *,
+        state: str | None = None,
+        priority: Priority | None = None,
+        after: str | None = None,
+        limit: int,
+    ) -> list[OrderRow]:
+        """Up to ``limit`` (>= 1) orders with ids strictly after ``after``, ids ascending.
+
+        ``state`` and ``priority`` filter when given (both: both must match). Ids compare
+        bytewise (SQLite BINARY, Postgres ``COLLATE "C"``); pass the last id as the next
+        ``after``. ``None`` starts at the smallest id. Raises ValueError for ``limit`` < 1.
+        """
+        ...
+
+    async def order_events(self, order_id: str, limit: int) -> list[OrderEventRow]:
+        """The first ``limit`` (>= 1) journal entries of the order, ``seq`` ascending (``[]``
+        for an unknown order). Raises ValueError for ``limit`` < 1."""
+        ...
+
+
+class CursorReader(Protocol):
+    """Named durable cursors (written with :class:`SetCursor`)."""
+
+    async def get_cursor(self, name: str) -> str | None:
+        """The cursor's value, or ``None`` if it was never set."""
+        ...
+
+
+class TokenReader(Protocol):
+    """TikTok token documents (written with :class:`SaveTokens`)."""
+
+    async def load_tokens(self, shop_key: str) -> bytes | None:
+        """The last saved document of ``shop_key``, or ``None`` if none was saved."""
+        ...
+
+
+class OutboxClaimer(Protocol):
+    """The dispatcher's side of the outbox: lease due events."""
+
+    async def claim_outbox(self, now_ms: int, limit: int, lease_ms: int) -> list[OutboxRow]:
+        """Lease up to ``limit`` (>= 1) ``pending`` events due at ``now_ms`` and return them.
+
+        A leased event's ``next_attempt_at_ms`` moves to ``now_ms + lease_ms`` in a short
+        transaction of its own (not through the group commit), so no other claimer gets it
+        until the lease runs out; an event whose delivery is never reported is claimed again
+        then (at-least-once). Oldest due first (``next_attempt_at_ms``, then ``event_id``).
+        Postgres skips rows another transaction is claiming (``SKIP LOCKED``). The rows
+        come back as claimed: ``next_attempt_at_ms`` is when the lease ends.
+        Raises ValueError for ``limit`` < 1 or ``lease_ms`` < 1.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- the whole store
+
+WriteOp = (
+    InsertInbox
+    | MarkInboxProcessed
+    | MarkInboxFailed
+    | UpsertOrder
+    | AppendOrderEvent
+    | AppendOutbox
+    | SetCursor
+    | SaveTokens
+)
+#: ``True``/``False`` (inserts and upserts: new or not), ``int`` (a journal seq) or ``None``.
+WriteResult = bool | int | None
+
+
+class Store(
+    TransactionalStore,
+    InboxReader,
+    OrderReader,
+    CursorReader,
+    TokenReader,
+    OutboxClaimer,
+    StoreHealth,
+    Protocol,
+):
+    """Everything the app needs from a store adapter (composition of the ports above)."""
 
 
 # --------------------------------------------------------------------------- cache
@@ -223,4 +428,296 @@ class Cache(Protocol):
 
     async def ping(self) -> None:
         """Return when the cache answers. Raises CacheUnavailable."""
+        ...
+
+
+# --------------------------------------------------------------------------- TikTok
+#
+# What the TikTok Shop API answers (reference §2.3-§2.6, §4.4, §4.5, §5), as the client returns
+# it: ids are strings, money the decimal strings TikTok sends (the domain converts them to minor
+# units), timestamps Unix seconds. Decoding is lenient: unknown fields are ignored, optional ones
+# default ("" / "0" / None / empty list). Implemented by ``adapters/tiktok`` (``TikTokClient``).
+
+
+class TikTokLineItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One unit of one SKU (there is no quantity field: count line items per SKU)."""
+
+    id: str
+    sku_id: str = ""
+    seller_sku: str = ""
+    product_id: str = ""
+    product_name: str = ""
+    sku_name: str = ""
+    sku_type: str = ""
+    original_price: str = "0"
+    sale_price: str = "0"
+    seller_discount: str = "0"
+    platform_discount: str = "0"
+    currency: str = ""
+    display_status: str = ""
+    package_id: str = ""
+    package_status: str = ""
+    tracking_number: str = ""
+    shipping_provider_id: str = ""
+    shipping_provider_name: str = ""
+    rts_time: int | None = None
+    cancel_reason: str = ""
+    is_gift: bool = False
+    is_dangerous_good: bool = False
+
+
+class TikTokPayment(msgspec.Struct, frozen=True, kw_only=True):
+    """Order money (strings in ``currency``); see reference §2.5 for how they add up."""
+
+    currency: str = ""
+    sub_total: str = "0"
+    shipping_fee: str = "0"
+    tax: str = "0"
+    total_amount: str = "0"
+    original_total_product_price: str = "0"
+    original_shipping_fee: str = "0"
+    seller_discount: str = "0"
+    platform_discount: str = "0"
+    shipping_fee_seller_discount: str = "0"
+    shipping_fee_platform_discount: str = "0"
+    product_tax: str = "0"
+    shipping_fee_tax: str = "0"
+    retail_delivery_fee: str = "0"
+
+
+class TikTokAddress(msgspec.Struct, frozen=True, kw_only=True):
+    """Recipient address; name and phone are masked for platform-shipped orders."""
+
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone_number: str = ""
+    full_address: str = ""
+    address_detail: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    address_line3: str = ""
+    address_line4: str = ""
+    postal_code: str = ""
+    region_code: str = ""
+    post_town: str = ""
+
+
+class TikTokPackage(msgspec.Struct, frozen=True, kw_only=True):
+    """A package of an order (its id is what Ship Package takes)."""
+
+    id: str
+
+
+class TikTokOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """An order as Get Order Detail / Get Order List return it (202309)."""
+
+    id: str
+    status: str = ""
+    order_type: str = ""
+    is_on_hold_order: bool = False
+    is_sample_order: bool = False
+    is_replacement_order: bool = False
+    replaced_order_id: str = ""
+    is_exchange_order: bool = False
+    is_cod: bool = False
+    is_buyer_request_cancel: bool = False
+    split_or_combine_tag: str = ""
+    user_id: str = ""
+    buyer_email: str = ""
+    buyer_message: str = ""
+    seller_note: str = ""
+    create_time: int = 0
+    update_time: int = 0
+    paid_time: int | None = None
+    rts_time: int | None = None
+    rts_sla_time: int | None = None
+    tts_sla_time: int | None = None
+    shipping_due_time: int | None = None
+    collection_due_time: int | None = None
+    delivery_due_time: int | None = None
+    cancel_time: int | None = None
+    shipping_type: str = ""
+    delivery_option_id: str = ""
+    delivery_option_name: str = ""
+    delivery_type: str = ""
+    fulfillment_type: str = ""
+    fulfillment_priority_level: int | None = None
+    shipping_provider: str = ""
+    shipping_provider_id: str = ""
+    tracking_number: str = ""
+    warehouse_id: str = ""
+    cancel_reason: str = ""
+    cancellation_initiator: str = ""
+    payment_method_name: str = ""
+    payment: TikTokPayment = msgspec.field(default_factory=TikTokPayment)
+    recipient_address: TikTokAddress = msgspec.field(default_factory=TikTokAddress)
+    packages: list[TikTokPackage] = msgspec.field(default_factory=list)
+    line_items: list[TikTokLineItem] = msgspec.field(default_factory=list)
+
+
+class TikTokOrderPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of Get Order List; ``next_page_token`` is "" on the last page."""
+
+    orders: list[TikTokOrder] = msgspec.field(default_factory=list)
+    next_page_token: str = ""
+    total_count: int = 0
+
+
+class TikTokShop(msgspec.Struct, frozen=True, kw_only=True):
+    """An authorized shop: ``id`` is the webhook's ``shop_id``, ``cipher`` its ``shop_cipher``."""
+
+    id: str
+    cipher: str
+    code: str = ""
+    name: str = ""
+    region: str = ""
+    seller_type: str = ""
+
+
+class TikTokDeliveryOption(msgspec.Struct, frozen=True, kw_only=True):
+    """A warehouse's delivery option; ``type`` is STANDARD / EXPRESS / ECONOMY / SEND_BY_SELLER."""
+
+    id: str
+    name: str = ""
+    type: str = ""
+    description: str = ""
+
+
+class TikTokSkuInventory(msgspec.Struct, frozen=True, kw_only=True):
+    """New stock of one SKU: ``{warehouse_id: quantity}`` for every warehouse it has."""
+
+    sku_id: str
+    quantities: dict[str, int]
+
+
+class TikTokItemError(msgspec.Struct, frozen=True, kw_only=True):
+    """One per-item failure of a batch write (``data.errors[]``); ``sku_id`` may be ""."""
+
+    code: int
+    message: str = ""
+    sku_id: str = ""
+
+
+class TikTokWriteResult(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of a write: TikTok said ``code`` 0, but items in ``errors`` were refused.
+
+    ``package_id``/``warning`` are filled by Mark Package As Shipped.
+    """
+
+    errors: list[TikTokItemError] = msgspec.field(default_factory=list)
+    package_id: str = ""
+    warning: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when no item was refused."""
+        return not self.errors
+
+
+class TikTokTokens(msgspec.Struct, frozen=True, kw_only=True):
+    """A shop's OAuth tokens; expiries are absolute Unix seconds. Saved and loaded as one."""
+
+    access_token: str
+    access_expires_at: int
+    refresh_token: str
+    refresh_expires_at: int
+    open_id: str = ""
+    seller_name: str = ""
+    seller_base_region: str = ""
+
+
+class TokenStore(Protocol):
+    """Where TikTok tokens live between restarts (memory now; the SQL store later).
+
+    ``shop_key`` is the key the app authorized under (a shop id, or a seller key covering
+    several shops). ``save`` replaces both tokens at once: a reader sees the old pair or the new
+    pair, never one of each.
+    """
+
+    async def load(self, shop_key: str) -> TikTokTokens | None:
+        """The tokens of ``shop_key``, or None when it was never authorized."""
+        ...
+
+    async def save(self, shop_key: str, tokens: TikTokTokens) -> None:
+        """Store ``tokens`` for ``shop_key`` atomically (both tokens or neither).
+
+        Raises:
+            StoreUnavailable: nothing was saved.
+        """
+        ...
+
+
+class TikTokOrders(Protocol):
+    """Reading orders (order sync and the reconciler). Raises TikTokError, CircuitOpen."""
+
+    async def get_orders(self, shop_id: str, ids: Sequence[str]) -> list[TikTokOrder]:
+        """Get Order Detail for up to 50 ids in one call (unknown ids are simply absent)."""
+        ...
+
+    async def search_orders(
+        self,
+        shop_id: str,
+        *,
+        update_time_ge: int,
+        update_time_lt: int,
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> TikTokOrderPage:
+        """One page of orders updated in ``[update_time_ge, update_time_lt)``, oldest first."""
+        ...
+
+
+class TikTokFulfillment(Protocol):
+    """Pushing shipments and stock to TikTok. Raises TikTokError, CircuitOpen.
+
+    Writes are not retried after a 5xx or timeout (they may have been applied) unless the
+    caller passes ``idempotent=True``: it guarantees a repeat is harmless.
+    """
+
+    async def ship_package(
+        self,
+        shop_id: str,
+        package_id: str,
+        *,
+        handover_method: str = "DROP_OFF",
+        tracking_number: str = "",
+        shipping_provider_id: str = "",
+        idempotent: bool = False,
+    ) -> TikTokWriteResult:
+        """Ship an existing package (with ``self_shipment`` when a tracking number is given)."""
+        ...
+
+    async def mark_package_shipped(
+        self,
+        shop_id: str,
+        order_id: str,
+        *,
+        tracking_number: str,
+        shipping_provider_id: str,
+        line_item_ids: Sequence[str] = (),
+        idempotent: bool = False,
+    ) -> TikTokWriteResult:
+        """Mark the order's line items shipped with the seller's own carrier."""
+        ...
+
+    async def update_inventory(
+        self,
+        shop_id: str,
+        product_id: str,
+        skus: Sequence[TikTokSkuInventory],
+        *,
+        idempotent: bool = False,
+    ) -> TikTokWriteResult:
+        """Set the stock of SKUs of one product; refused SKUs come back in ``errors``."""
+        ...
+
+
+class TikTokLogistics(Protocol):
+    """Warehouse delivery options (map an order's ``delivery_option_id`` to its type)."""
+
+    async def get_delivery_options(
+        self, shop_id: str, warehouse_id: str
+    ) -> list[TikTokDeliveryOption]:
+        """The delivery options of one warehouse. Raises TikTokError, CircuitOpen."""
         ...

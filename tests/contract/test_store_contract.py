@@ -1,32 +1,20 @@
-"""The store port's contract, run against every implementation: SQLite and Postgres.
+"""The store port's inbox contract, run against every implementation: SQLite and Postgres.
 
-To add an implementation, append a ``pytest.param(factory, id=...)`` to ``FACTORIES``: a factory
-takes the fixture request (for ``tmp_path``, ``postgres_url``, …) and returns an async context
-manager yielding a migrated, empty store that is a :class:`~creatorflow.ports.Store` and a
-:class:`~creatorflow.ports.LeaderElection`.
-
-Postgres runs on asyncio only (the trio variants skip) and each test gets a fresh schema of its
-own (random name, ``search_path`` set through the pool's server settings, dropped afterwards),
-so tests never see each other's rows or locks.
+The implementations and the ``store`` fixture are in ``store_factories.py`` / ``conftest.py``
+(shared with ``test_order_store_contract.py``).
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
-
 import msgspec
 import pytest
+from store_factories import LeadingStore
 
-from creatorflow.adapters.store import open_postgres_store, open_sqlite_store
 from creatorflow.errors import StoreError
 from creatorflow.ports import (
     InboxCursor,
     InboxRecord,
     InsertInbox,
-    LeaderElection,
     MarkInboxFailed,
     MarkInboxProcessed,
     Store,
@@ -34,61 +22,6 @@ from creatorflow.ports import (
 )
 
 pytestmark = pytest.mark.anyio
-
-
-class LeadingStore(Store, LeaderElection, Protocol):
-    """What every store adapter implements."""
-
-
-StoreFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[LeadingStore]]
-
-
-def _sqlite(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[LeadingStore]:
-    tmp_path = request.getfixturevalue("tmp_path")
-    return open_sqlite_store(tmp_path / "contract.sqlite3")
-
-
-@asynccontextmanager
-async def pg_schema(url: str) -> AsyncIterator[str]:
-    """A fresh, empty schema with a random name, dropped (with its rows) on exit."""
-    import asyncpg  # type: ignore[import-untyped]  # only when Postgres tests run
-
-    name = f"cf_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(url)
-    try:
-        await admin.execute(f'CREATE SCHEMA "{name}"')
-        try:
-            yield name
-        finally:
-            await admin.execute(f'DROP SCHEMA "{name}" CASCADE')
-    finally:
-        await admin.close()
-
-
-@asynccontextmanager
-async def _postgres(request: pytest.FixtureRequest) -> AsyncIterator[LeadingStore]:
-    request.getfixturevalue("asyncio_only")
-    url: str = request.getfixturevalue("postgres_url")
-    async with (
-        pg_schema(url) as schema,
-        open_postgres_store(
-            url, min_size=1, max_size=4, server_settings={"search_path": schema}
-        ) as opened,
-    ):
-        yield opened
-
-
-FACTORIES = [
-    pytest.param(_sqlite, id="sqlite"),
-    pytest.param(_postgres, id="postgres", marks=pytest.mark.services),
-]
-
-
-@pytest.fixture(params=FACTORIES)
-async def store(request: pytest.FixtureRequest, anyio_backend: Any) -> AsyncIterator[LeadingStore]:
-    factory: StoreFactory = request.param
-    async with factory(request) as opened:
-        yield opened
 
 
 def rec(nid: str, received_at_ms: int = 1_000, body: bytes = b"{}") -> InboxRecord:

@@ -1,14 +1,11 @@
-"""The SQL of the Postgres store and the code that applies a batch of write ops.
+"""The inbox SQL of the Postgres store and the code that applies a run of inbox ops.
 
 Kept apart from :mod:`~creatorflow.adapters.store.postgres` (pool, lifecycle, errors) so the
 statements can be read on their own. Everything here raises asyncpg errors; the caller
-translates.
-
-How a batch is applied: the ops are cut into *runs* of adjacent ops of the same kind, and each
-run is one statement. A batch that is a single run (the usual case: a group of inserts) needs
-no ``BEGIN``/``COMMIT``, since one statement is its own transaction; batches of several runs
-run in one explicit transaction. Measured on the dev box (Postgres 15 on 127.0.0.1, asyncpg
-0.32, one connection, µs per batch)::
+translates. How a batch is cut into runs of one kind, each one statement, is ``_pg_apply``'s
+business (the order-side runs are in ``_pg_orders``); a batch that is one statement needs no
+``BEGIN``/``COMMIT``. Measured on the dev box (Postgres 15 on 127.0.0.1, asyncpg 0.32, one
+connection, µs per batch)::
 
     inserts          1 row   50 rows  500 rows
     unnest            457     1151      7259
@@ -27,10 +24,8 @@ So a run of one op uses a one-row statement and a longer run passes one array pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Never, cast
+from typing import Any, cast
 
-from creatorflow.errors import StoreError
 from creatorflow.ports import (
     InboxRecord,
     InboxState,
@@ -38,7 +33,6 @@ from creatorflow.ports import (
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
-    WriteOp,
     WriteResult,
 )
 
@@ -92,23 +86,7 @@ FROM inbox WHERE state = 'received' AND (received_at_ms, notification_id) > ($1,
 ORDER BY received_at_ms, notification_id LIMIT $3"""
 
 
-def _unsupported(op: Never) -> Never:
-    # Typed ``Never`` so mypy proves the matches below cover WriteOp.
-    raise StoreError(f"unsupported write op: {type(op).__name__}")
-
-
-def runs(ops: Sequence[WriteOp]) -> list[list[WriteOp]]:
-    """Cut ``ops`` into runs of adjacent ops of the same type, keeping order."""
-    cut: list[list[WriteOp]] = []
-    for op in ops:
-        if cut and type(cut[-1][0]) is type(op):
-            cut[-1].append(op)
-        else:
-            cut.append([op])
-    return cut
-
-
-async def _insert_run(conn: Any, run: list[InsertInbox]) -> list[WriteResult]:
+async def insert_run(conn: Any, run: list[InsertInbox]) -> list[WriteResult]:
     # Only the first op of an id may insert it; a repeat in the same run sees that row: False.
     first: dict[str, InboxRecord] = {}
     for op in run:
@@ -139,7 +117,7 @@ async def _insert_run(conn: Any, run: list[InsertInbox]) -> list[WriteResult]:
     return results
 
 
-async def _processed_run(conn: Any, run: list[MarkInboxProcessed]) -> None:
+async def processed_run(conn: Any, run: list[MarkInboxProcessed]) -> None:
     # The first mark of an id wins; a repeat finds it processed and changes nothing.
     first: dict[str, int] = {}
     for op in run:
@@ -148,13 +126,13 @@ async def _processed_run(conn: Any, run: list[MarkInboxProcessed]) -> None:
         [(nid, at)] = first.items()
         await conn.execute(MARK_PROCESSED_ONE, nid, at)
     else:
-        ordered = sorted(first.items())  # id order: see _insert_run
+        ordered = sorted(first.items())  # id order: see insert_run
         await conn.execute(
             MARK_PROCESSED_MANY, [nid for nid, _ in ordered], [at for _, at in ordered]
         )
 
 
-async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
+async def failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
     # Folding repeats is exact: failures never make a row processed, so each one counts.
     folded: dict[str, tuple[int, str, bool]] = {}
     for op in run:
@@ -164,7 +142,7 @@ async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
         [(nid, (n, error, dead))] = folded.items()
         await conn.execute(MARK_FAILED_ONE, nid, n, error, dead)
     else:
-        ordered = sorted(folded.items())  # id order: see _insert_run
+        ordered = sorted(folded.items())  # id order: see insert_run
         await conn.execute(
             MARK_FAILED_MANY,
             [nid for nid, _ in ordered],
@@ -172,35 +150,6 @@ async def _failed_run(conn: Any, run: list[MarkInboxFailed]) -> None:
             [v[1] for _, v in ordered],
             [v[2] for _, v in ordered],
         )
-
-
-async def _apply_run(conn: Any, run: list[WriteOp]) -> list[WriteResult]:
-    match run[0]:
-        case InsertInbox():
-            return await _insert_run(conn, cast(list[InsertInbox], run))
-        case MarkInboxProcessed():
-            await _processed_run(conn, cast(list[MarkInboxProcessed], run))
-        case MarkInboxFailed():
-            await _failed_run(conn, cast(list[MarkInboxFailed], run))
-        case _:
-            _unsupported(run[0])
-    return [None] * len(run)
-
-
-async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
-    """Apply ``ops`` atomically on ``conn`` (an asyncpg connection); results in op order.
-
-    One run: one statement, its own transaction. More: one ``BEGIN … COMMIT`` around them. On
-    any error nothing is applied and the asyncpg error propagates.
-    """
-    cut = runs(ops)
-    if len(cut) == 1:
-        return await _apply_run(conn, cut[0])
-    results: list[WriteResult] = []
-    async with conn.transaction():
-        for run in cut:
-            results.extend(await _apply_run(conn, run))
-    return results
 
 
 def to_status(row: Any) -> InboxStatus:

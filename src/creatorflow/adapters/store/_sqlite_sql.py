@@ -12,14 +12,26 @@ from collections.abc import Sequence
 from typing import Any, Never, cast
 
 from creatorflow.adapters.store._migrate import rollback_quietly
+from creatorflow.adapters.store._sqlite_orders import (
+    SAVE_TOKENS,
+    SET_CURSOR,
+    append_event,
+    append_outbox,
+    upsert_order,
+)
 from creatorflow.errors import StoreError
 from creatorflow.ports import (
+    AppendOrderEvent,
+    AppendOutbox,
     InboxRecord,
     InboxState,
     InboxStatus,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    SaveTokens,
+    SetCursor,
+    UpsertOrder,
     WriteOp,
     WriteResult,
 )
@@ -73,9 +85,10 @@ def _unsupported(op: Never) -> Never:
 def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteResult]:
     """Apply ``ops`` in one ``BEGIN IMMEDIATE … COMMIT``; results in the order of ``ops``.
 
-    Inserts run one ``execute`` each, because each needs its own "new or duplicate" answer
-    (``rowcount``; a duplicate earlier in the same batch makes a later one ``False``). Adjacent
-    marks of the same kind go through one ``executemany``. Measured at 1000 inserts per batch,
+    Inserts, upserts and journal appends run one ``execute`` (or two) each, because each needs
+    its own answer ("new or duplicate", the seq; a duplicate earlier in the same batch makes a
+    later one ``False``). Adjacent ops of the same kind with no answer (inbox marks, cursors,
+    tokens) go through one ``executemany``. Measured at 1000 inserts per batch,
     an ``executemany`` plus a pre-``SELECT`` of existing ids saved about 9 % and cost more below
     100 per batch, so inserts stay simple.
 
@@ -114,6 +127,19 @@ def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteRes
                     queue(MARK_PROCESSED, (at, nid))
                 case MarkInboxFailed(notification_id=nid, error=error, dead=dead):
                     queue(MARK_FAILED, (error, dead, nid))
+                case UpsertOrder():
+                    flush()
+                    results.append(upsert_order(conn, op))
+                case AppendOrderEvent():
+                    flush()
+                    results.append(append_event(conn, op))
+                case AppendOutbox():
+                    flush()
+                    results.append(append_outbox(conn, op))
+                case SetCursor(name=name, value=value, updated_at_ms=at):
+                    queue(SET_CURSOR, (name, value, at))
+                case SaveTokens(shop_key=key, doc=doc, updated_at_ms=at):
+                    queue(SAVE_TOKENS, (key, doc, at))
                 case _:
                     _unsupported(op)
         flush()

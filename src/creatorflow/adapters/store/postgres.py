@@ -7,7 +7,7 @@ Connections: an asyncpg pool (``min_size``..``max_size``) serves ``apply`` and t
 more connection, opened on the first ``try_lead`` and kept outside the pool, holds the
 leadership locks (see ``_pg_leader``). Every statement has a client-side ``command_timeout_s``.
 
-Durability: one ``apply`` = one transaction (see ``_pg_sql`` for how a batch becomes one to a
+Durability: one ``apply`` = one transaction (see ``_pg_apply`` for how a batch becomes one to a
 few statements), committed with the server's ``synchronous_commit`` (``on`` by default: on disk,
 and on synchronous standbys if configured, when ``apply`` returns).
 
@@ -24,32 +24,28 @@ StoreUnavailable / StoreError, chained ``from`` the original.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]
 import sniffio
 
 from creatorflow.adapters.store._migrate import load_migrations
-from creatorflow.adapters.store._pg_errors import (
-    is_connection_lost,
-    translate,
-    translating,
-    was_never_sent,
-)
+from creatorflow.adapters.store._pg_apply import apply_ops
+from creatorflow.adapters.store._pg_errors import translating
 from creatorflow.adapters.store._pg_leader import PgLeader
 from creatorflow.adapters.store._pg_migrate import (
     advisory_key,
     apply_postgres_migrations,
     pg_schema_version,
 )
+from creatorflow.adapters.store._pg_reads import PgOrderSide
 from creatorflow.adapters.store._pg_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
     LIST_UNPROCESSED_FIRST,
-    apply_ops,
     to_record,
     to_status,
 )
@@ -57,10 +53,6 @@ from creatorflow.config import StoreConfig
 from creatorflow.errors import ConfigError, StoreError, StoreUnavailable
 from creatorflow.ports import InboxCursor, InboxRecord, InboxStatus, WriteOp, WriteResult
 
-T = TypeVar("T")
-
-#: Tries of one call when its connection turns out dead (see "Recovery" above).
-_ATTEMPTS = 3
 _CLOSE_GRACE_S = 10.0
 TRIO_REFUSED = (
     "config: store.database_url: the Postgres store needs the asyncio backend "
@@ -68,9 +60,11 @@ TRIO_REFUSED = (
 )
 
 
-class PostgresStore:
+class PostgresStore(PgOrderSide):
     """The :class:`~creatorflow.ports.Store`, ``SchemaMigrator`` and ``LeaderElection`` on one
-    Postgres schema (the first of ``search_path``).
+    Postgres schema (the first of ``search_path``). The call wrapper (``_call``), the
+    order-side reads and the outbox claim come from
+    :class:`~creatorflow.adapters.store._pg_reads.PgOrderSide`.
 
     Made by :func:`open_postgres_store`, which also closes it. Safe to share between tasks of
     one event loop; concurrent calls use different pooled connections (up to ``max_size``, then
@@ -81,20 +75,6 @@ class PostgresStore:
         self.schema = schema
         self._pool = pool
         self._leader = leader
-
-    async def _call(
-        self, fn: Callable[[Any], Awaitable[T]], what: str, *, idempotent: bool = False
-    ) -> T:
-        """Run ``fn(conn)`` on a pooled connection, retrying per "Recovery"; translate errors."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._pool.acquire() as conn:
-                    return await fn(conn)
-            except Exception as exc:
-                retry = was_never_sent(exc) or (idempotent and is_connection_lost(exc))
-                if attempt == _ATTEMPTS or not retry:
-                    raise translate(exc, what) from exc
-        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     # ------------------------------------------------------------------ TransactionalStore
 

@@ -9,8 +9,9 @@ Threads: sqlite3 blocks, so every call runs on a worker thread (``anyio.to_threa
 two connections, each behind its own ``CapacityLimiter(1)`` so one thread at a time uses it:
 
 * the **writer** runs ``apply`` (one ``BEGIN IMMEDIATE … COMMIT`` per call) and migrations;
-* the **reader** runs ``get_inbox`` / ``list_unprocessed`` / ``ping``; WAL lets it read the last
-  commit while the writer is in the middle of the next one.
+* the **reader** runs every read (``get_inbox``, ``list_unprocessed``, ``get_order``, …,
+  ``ping``); WAL lets it read the last commit while the writer is in the middle of the next one.
+  ``claim_outbox`` writes, so it runs on the writer.
 
 A call cancelled while its thread runs waits for the thread (the transaction either commits or
 rolls back; a connection is never left mid-transaction for the next caller).
@@ -42,6 +43,7 @@ from creatorflow.adapters.store._sqlite_conn import (
     Synchronous,
     connect,
 )
+from creatorflow.adapters.store._sqlite_reads import SqliteOrderSide
 from creatorflow.adapters.store._sqlite_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
@@ -66,9 +68,10 @@ class SqliteDurability:
     foreign_keys: bool
 
 
-class SqliteStore:
+class SqliteStore(SqliteOrderSide):
     """The :class:`~creatorflow.ports.Store` (and ``SchemaMigrator``, ``LeaderElection``) on one
-    SQLite file.
+    SQLite file. The order-side reads and the outbox claim come from
+    :class:`~creatorflow.adapters.store._sqlite_reads.SqliteOrderSide`.
 
     Made by :func:`open_sqlite_store`, which also closes it. Safe to share between tasks of one
     event loop; calls on the same connection queue up in arrival order.

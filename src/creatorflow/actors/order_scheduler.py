@@ -1,0 +1,390 @@
+"""Order scheduler: the single writer of orders. Follows TikTok, classifies, runs saga steps.
+
+Inbox:   Observe (told by order sync and the reconciler: a snapshot read from the TikTok API)
+         | Command (asked by the API: hold / release / retry one order)
+Replies: Command → :class:`CommandResult`; InvalidTransition or KeyError as errors
+State:   a bounded LRU of (state, TikTok update_time) per order, rebuilt from the store on a
+         miss (this actor is the only writer of orders, so the cache cannot go stale); the
+         HIGH / STANDARD / LOW saga queues with aging (domain/scheduling.py)
+Restart: permanent; the queues are lost on a crash, but every order's state is durable and the
+         next snapshot (webhook or reconciler) requeues it
+Full:    order sync and the reconciler ``tell`` (they slow down); the API ``ask``s
+
+A snapshot older than the stored one (``update_time``) is ignored; an equal one is a no-op. A
+new order is classified (rules + priority) at once; every transition is validated by the state
+machine, journaled, and its event (``order.created`` / ``order.updated``) written to the outbox
+in the same transaction as the order row (one ``Write`` per order, so a refused one fails alone).
+
+Saga seam: after a change is durable, the order is queued by priority; the queue is served by
+the :class:`SagaStep` objects given at construction, in order, with at most ``max_steps_in_flight``
+steps running at once. None exist yet: reservation (inventory) and labels (shipping) come as
+steps with the issues that build them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import anyio
+import msgspec
+
+from creatorflow.actors.store_writer import Write
+from creatorflow.domain.automation import Decision, RuleSet
+from creatorflow.domain.classify import classify
+from creatorflow.domain.order import DeliveryType, Order, order_from_tiktok
+from creatorflow.domain.priority import Priority, PriorityLevel, PrioritySettings
+from creatorflow.domain.scheduling import AgingQueues
+from creatorflow.domain.state_machine import OrderEvent, OrderState, transition
+from creatorflow.domain.tiktok_status import Freshness, map_tiktok_status, snapshot_freshness
+from creatorflow.errors import DomainError, InvalidTransition
+from creatorflow.ports import (
+    AppendOrderEvent,
+    AppendOutbox,
+    Clock,
+    OrderReader,
+    TikTokOrder,
+    UpsertOrder,
+    WriteOp,
+)
+from creatorflow.runtime import Actor, ActorRef, Envelope, Reply
+
+log = logging.getLogger("creatorflow.orders")
+
+Source = Literal["webhook", "reconcile", "operator"]
+
+
+class Observe(msgspec.Struct, frozen=True, kw_only=True, tag="observe"):
+    """A snapshot of one order as the TikTok API returned it (told)."""
+
+    shop_id: str
+    order: TikTokOrder
+    source: Source = "webhook"
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag="command"):
+    """An operator's action on one order (asked). Reply: :class:`CommandResult`."""
+
+    order_id: str
+    action: Literal["hold", "release", "retry"]
+    reason: str = ""
+
+
+class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    state: str
+
+
+SchedulerMsg = Observe | Command
+
+
+class OrderDoc(msgspec.Struct, frozen=True, kw_only=True):
+    """The order document stored with each order row (what ``GET /api/orders/{id}`` shows)."""
+
+    order: Order
+    priority: Priority
+    decision: Decision
+
+
+class SagaStep(Protocol):
+    """One step of the per-order saga (reservation, label …). Must be idempotent."""
+
+    name: str
+
+    async def run(self, order_id: str, doc: OrderDoc, state: OrderState) -> None: ...
+
+
+_ENCODE = msgspec.json.Encoder().encode
+_DOC = msgspec.json.Decoder(OrderDoc)
+
+#: ``(internal state, TikTok update_time)`` of an order, as last written.
+Known = tuple[OrderState, int]
+
+
+class OrderScheduler(Actor[SchedulerMsg]):
+    """See the module docstring."""
+
+    max_batch = 256
+
+    def __init__(
+        self,
+        *,
+        writer: ActorRef[Write],
+        orders: OrderReader,
+        clock: Clock,
+        rules: RuleSet,
+        settings: PrioritySettings,
+        delivery_types: Callable[[str], dict[str, DeliveryType]] = lambda shop: {},
+        steps: Sequence[SagaStep] = (),
+        cache_size: int = 100_000,
+        queue_capacity: int = 10_000,
+        aging_s: float = 60.0,
+        max_steps_in_flight: int = 8,
+        on_transition: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._writer = writer
+        self._orders = orders
+        self._clock = clock
+        self._rules = rules
+        self._settings = settings
+        self._delivery_types = delivery_types
+        self._steps = tuple(steps)
+        self._known: OrderedDict[str, Known] = OrderedDict()
+        self._cache_size = cache_size
+        self._queues: AgingQueues[str] = AgingQueues(capacity=queue_capacity, aging_s=aging_s)
+        self._step_slots = anyio.Semaphore(max_steps_in_flight)
+        self._on_transition = on_transition
+
+    # ------------------------------------------------------------------ messages
+
+    async def handle_batch(self, batch: list[Envelope[SchedulerMsg]]) -> None:
+        # The newest snapshot of each order in the batch is enough (older ones would be
+        # ignored by update_time anyway); commands run in order after it.
+        latest: dict[str, Observe] = {}
+        commands: list[Envelope[SchedulerMsg]] = []
+        for env in batch:
+            msg = env.msg
+            if isinstance(msg, Observe):
+                seen = latest.get(msg.order.id)
+                if seen is None or msg.order.update_time >= seen.order.update_time:
+                    latest[msg.order.id] = msg
+            else:
+                commands.append(env)
+        pending: list[tuple[str, Reply[object], Known, PriorityLevel]] = []
+        for msg in latest.values():
+            planned = await self._plan_observe(msg)
+            if planned is not None:
+                ops, known, level = planned
+                reply = await self._writer.request(Write(ops=tuple(ops)))
+                pending.append((msg.order.id, reply, known, level))
+        # Every order of the batch goes to the writer before we wait: one group commit.
+        for order_id, reply, known, level in pending:
+            await self._settle(order_id, reply, known, level)
+        for env in commands:  # after the snapshots: a command sees what they wrote
+            assert isinstance(env.msg, Command)
+            try:
+                ops, known, level = await self._plan_command(env.msg)
+                reply = await self._writer.request(Write(ops=tuple(ops)))
+                if await self._settle(env.msg.order_id, reply, known, level):
+                    env.reply(CommandResult(order_id=env.msg.order_id, state=str(known[0])))
+                else:
+                    env.fail(RuntimeError(f"order {env.msg.order_id} was not written"))
+            except (DomainError, KeyError) as exc:
+                env.fail(exc)
+        self._serve_queue()
+
+    async def _settle(
+        self, order_id: str, reply: Reply[object], known: Known, level: PriorityLevel
+    ) -> bool:
+        try:
+            await reply.wait()
+        except Exception as exc:
+            # Not durable: forget what we planned; the next snapshot tries again.
+            self._known.pop(order_id, None)
+            log.warning("order %s not written: %s", order_id, exc)
+            return False
+        self._remember(order_id, known)
+        self._enqueue(order_id, level)
+        return True
+
+    # ------------------------------------------------------------------ planning
+
+    async def _current(self, order_id: str) -> tuple[Known | None, OrderDoc | None]:
+        known = self._known.get(order_id)
+        if known is not None:
+            self._known.move_to_end(order_id)
+            return known, None
+        row = await self._orders.get_order(order_id)
+        if row is None:
+            return None, None
+        known = (OrderState(row.state), row.tiktok_update_time)
+        self._remember(order_id, known)
+        return known, _DOC.decode(row.doc)
+
+    async def _plan_observe(
+        self, msg: Observe
+    ) -> tuple[list[WriteOp], Known, PriorityLevel] | None:
+        snapshot = msg.order
+        known, _ = await self._current(snapshot.id)
+        freshness = snapshot_freshness(None if known is None else known[1], snapshot.update_time)
+        if freshness in (Freshness.STALE, Freshness.SAME):
+            return None
+        try:
+            order = order_from_tiktok(
+                msgspec.to_builtins(snapshot),
+                shop_id=msg.shop_id,
+                delivery_types=self._delivery_types(msg.shop_id),
+            )
+        except DomainError as exc:
+            log.error("order %s cannot be read: %s", snapshot.id, exc)
+            return None
+        now_ms = self._clock.now_ms()
+        result = classify(order, now_ms // 1000, rules=self._rules, settings=self._settings)
+        doc = OrderDoc(order=order, priority=result.priority, decision=result.decision)
+        events: list[tuple[OrderState | None, OrderState, str]] = []
+        if known is None:
+            state = OrderState.RECEIVED
+            events.append((None, state, msg.source))
+            state = self._move(state, OrderEvent.CLASSIFY, events, "classified")
+            if result.decision.hold_for_review:
+                state = self._move(state, OrderEvent.FLAG, events, "rule: hold for review")
+            topic = "order.created"
+        else:
+            state = known[0]
+            topic = "order.updated"
+        effect = map_tiktok_status(state, snapshot.status)
+        if not effect.known:
+            log.warning("order %s: unknown TikTok status %r kept", snapshot.id, snapshot.status)
+        if effect.event is not None:
+            state = self._move(state, effect.event, events, f"tiktok {effect.status}")
+        ops = self._ops(order, doc, state, effect.status, snapshot.update_time, now_ms, events)
+        ops.append(self._outbox(topic, order.order_id, state, effect.status, now_ms))
+        return ops, (state, snapshot.update_time), result.priority.level
+
+    async def _plan_command(self, cmd: Command) -> tuple[list[WriteOp], Known, PriorityLevel]:
+        known, doc = await self._current(cmd.order_id)
+        if known is None:
+            raise KeyError(cmd.order_id)
+        if doc is None:
+            row = await self._orders.get_order(cmd.order_id)
+            if row is None:
+                raise KeyError(cmd.order_id)
+            doc = _DOC.decode(row.doc)
+        state, update_time = known
+        events: list[tuple[OrderState | None, OrderState, str]] = []
+        note = f"operator {cmd.action}" + (f": {cmd.reason}" if cmd.reason else "")
+        if cmd.action == "hold":
+            state = self._move(state, OrderEvent.FLAG, events, note)
+        else:  # release and retry both send a needs_attention order through the saga again
+            state = self._move(state, OrderEvent.RETRY, events, note)
+            state = self._move(state, OrderEvent.CLASSIFY, events, "classified")
+        now_ms = self._clock.now_ms()
+        ops = self._ops(doc.order, doc, state, doc.order.tiktok_status, update_time, now_ms, events)
+        ops.append(
+            self._outbox("order.updated", cmd.order_id, state, doc.order.tiktok_status, now_ms)
+        )
+        return ops, (state, update_time), doc.priority.level
+
+    def _move(
+        self,
+        state: OrderState,
+        event: OrderEvent,
+        events: list[tuple[OrderState | None, OrderState, str]],
+        why: str,
+    ) -> OrderState:
+        new = transition(state, event)  # raises InvalidTransition
+        events.append((state, new, why))
+        if self._on_transition is not None:
+            self._on_transition(str(state), str(new))
+        return new
+
+    @staticmethod
+    def _ops(
+        order: Order,
+        doc: OrderDoc,
+        state: OrderState,
+        tiktok_status: str,
+        update_time: int,
+        now_ms: int,
+        events: list[tuple[OrderState | None, OrderState, str]],
+    ) -> list[WriteOp]:
+        ops: list[WriteOp] = [
+            UpsertOrder(
+                order_id=order.order_id,
+                shop_id=order.shop_id,
+                state=str(state),
+                tiktok_status=tiktok_status,
+                priority=doc.priority.level.value,
+                score=doc.priority.score,
+                tiktok_update_time=update_time,
+                updated_at_ms=now_ms,
+                doc=_ENCODE(doc),
+            )
+        ]
+        for before, after, why in events:
+            ops.append(
+                AppendOrderEvent(
+                    order_id=order.order_id,
+                    at_ms=now_ms,
+                    kind="transition",
+                    from_state=None if before is None else str(before),
+                    to_state=str(after),
+                    detail=_ENCODE({"why": why}),
+                )
+            )
+        if events and events[0][0] is None and doc.decision.log:
+            ops.append(
+                AppendOrderEvent(
+                    order_id=order.order_id,
+                    at_ms=now_ms,
+                    kind="decision",
+                    from_state=None,
+                    to_state=None,
+                    detail=_ENCODE(doc.decision),
+                )
+            )
+        return ops
+
+    @staticmethod
+    def _outbox(topic: str, order_id: str, state: OrderState, status: str, now_ms: int) -> WriteOp:
+        payload = {"order_id": order_id, "state": str(state), "tiktok_status": status}
+        return AppendOutbox(
+            event_id=f"{topic}:{order_id}:{now_ms}:{time.monotonic_ns()}",
+            topic=topic,
+            key=order_id,
+            payload=_ENCODE(payload),
+            created_at_ms=now_ms,
+        )
+
+    def _remember(self, order_id: str, known: Known) -> None:
+        self._known[order_id] = known
+        self._known.move_to_end(order_id)
+        if len(self._known) > self._cache_size:
+            self._known.popitem(last=False)
+
+    # ------------------------------------------------------------------ the saga queue
+
+    def _enqueue(self, order_id: str, level: PriorityLevel) -> None:
+        if not self._steps:
+            return  # nothing to run yet (see the module docstring)
+        if not self._queues.push(order_id, level, self._clock.now_ms() / 1000):
+            log.warning("saga queue %s full; order %s waits for its next snapshot", level, order_id)
+
+    def _serve_queue(self) -> None:
+        while self._steps and len(self._queues):
+            if self._step_slots.value == 0:
+                return
+            queued = self._queues.pop(self._clock.now_ms() / 1000)
+            if queued is None:
+                return
+            self._step_slots.acquire_nowait()
+            self.start_background(self._run_steps, queued.item)
+
+    async def _run_steps(self, order_id: str) -> None:
+        try:
+            row = await self._orders.get_order(order_id)
+            if row is None:
+                return
+            doc = _DOC.decode(row.doc)
+            for step in self._steps:
+                await step.run(order_id, doc, OrderState(row.state))
+        except Exception:
+            log.exception("saga step failed for order %s", order_id)
+        finally:
+            self._step_slots.release()
+            self._serve_queue()
+
+
+__all__ = [
+    "Command",
+    "CommandResult",
+    "InvalidTransition",
+    "Observe",
+    "OrderDoc",
+    "OrderScheduler",
+    "SagaStep",
+    "SchedulerMsg",
+]

@@ -1,0 +1,163 @@
+"""How the Postgres store applies a batch of write ops: as few statements as keeps its meaning.
+
+``apply`` promises that ops apply in order, each seeing the ones before it. Executing them one
+statement per op would cost a round trip each, so the batch is cut into **segments** and each
+segment runs as one statement per kind of op present, in a fixed kind order::
+
+    InsertInbox, MarkInboxProcessed, MarkInboxFailed, UpsertOrder, AppendOrderEvent,
+    AppendOutbox, SetCursor, SaveTokens
+
+Moving an op ahead of ops of other kinds changes nothing unless they touch the same key (an
+inbox notification id, an order id, an outbox event id, a cursor name, a shop key; an order's
+events touch its order). So an op joins the current segment unless its key was touched there
+by an op of a kind that runs *after* its own kind; then it starts a new segment. Ops of the
+same kind and key in one segment keep their order inside the kind's statement (each run
+function applies repeats as if one after the other). A group commit of order transitions
+``[UpsertOrder A, AppendOrderEvent A, AppendOutbox a, MarkInboxProcessed n, UpsertOrder B, …]``
+is one segment: four statements however many orders it holds.
+
+A batch that is one statement and cannot fail half-way runs without ``BEGIN``/``COMMIT`` (one
+statement is its own transaction); anything else runs in one explicit transaction.
+
+Locks and deadlocks: every statement sorts its keys, so it locks rows in key order, and two
+concurrent batches touching the same keys in one statement queue up instead of deadlocking.
+Across the statements of one batch locks follow the kind order above; two batches could
+deadlock only by touching the same two orders (or ids) in opposite kinds, which the
+one-owner-per-order rule of the actors avoids. Postgres would then abort one of them
+(StoreUnavailable: nothing applied; the writer's asker retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Never, cast
+
+from creatorflow.adapters.store._pg_orders import (
+    append_events,
+    append_outbox,
+    save_tokens,
+    set_cursors,
+    upsert_orders,
+)
+from creatorflow.adapters.store._pg_sql import failed_run, insert_run, processed_run
+from creatorflow.errors import StoreError
+from creatorflow.ports import (
+    AppendOrderEvent,
+    AppendOutbox,
+    InsertInbox,
+    MarkInboxFailed,
+    MarkInboxProcessed,
+    SaveTokens,
+    SetCursor,
+    UpsertOrder,
+    WriteOp,
+    WriteResult,
+)
+
+#: Kinds in the order a segment runs them.
+_KINDS: tuple[type[WriteOp], ...] = (
+    InsertInbox,
+    MarkInboxProcessed,
+    MarkInboxFailed,
+    UpsertOrder,
+    AppendOrderEvent,
+    AppendOutbox,
+    SetCursor,
+    SaveTokens,
+)
+_RANK = {kind: rank for rank, kind in enumerate(_KINDS)}
+
+#: A segment: per kind rank, the (position in the batch, op) pairs of that kind, in op order.
+Segment = dict[int, list[tuple[int, WriteOp]]]
+
+
+def _unsupported(op: Never) -> Never:
+    # Typed ``Never`` so mypy proves the matches below cover WriteOp.
+    raise StoreError(f"unsupported write op: {type(op).__name__}")
+
+
+def _key(op: WriteOp) -> tuple[str, str]:
+    """The row an op touches; ops on different keys commute."""
+    match op:
+        case InsertInbox(record=record):
+            return ("inbox", record.notification_id)
+        case MarkInboxProcessed(notification_id=nid) | MarkInboxFailed(notification_id=nid):
+            return ("inbox", nid)
+        case UpsertOrder(order_id=oid) | AppendOrderEvent(order_id=oid):
+            return ("order", oid)
+        case AppendOutbox(event_id=eid):
+            return ("outbox", eid)
+        case SetCursor(name=name):
+            return ("cursor", name)
+        case SaveTokens(shop_key=shop_key):
+            return ("tokens", shop_key)
+        case _:
+            _unsupported(op)
+
+
+def segments(ops: Sequence[WriteOp]) -> list[Segment]:
+    """Cut ``ops`` into segments (see the module docstring), keeping each op's position."""
+    cut: list[Segment] = []
+    touched: dict[tuple[str, str], int] = {}  # key -> highest kind rank touching it in cut[-1]
+    for position, op in enumerate(ops):
+        rank = _RANK.get(type(op))
+        if rank is None:
+            _unsupported(cast(Never, op))
+        key = _key(op)
+        if not cut or touched.get(key, -1) > rank:
+            cut.append({})
+            touched = {}
+        cut[-1].setdefault(rank, []).append((position, op))
+        touched[key] = max(touched.get(key, -1), rank)
+    return cut
+
+
+async def _apply_run(conn: Any, run: list[WriteOp]) -> Sequence[WriteResult]:
+    match run[0]:
+        case InsertInbox():
+            return await insert_run(conn, cast(list[InsertInbox], run))
+        case MarkInboxProcessed():
+            await processed_run(conn, cast(list[MarkInboxProcessed], run))
+        case MarkInboxFailed():
+            await failed_run(conn, cast(list[MarkInboxFailed], run))
+        case UpsertOrder():
+            return await upsert_orders(conn, cast(list[UpsertOrder], run))
+        case AppendOrderEvent():
+            return await append_events(conn, cast(list[AppendOrderEvent], run))
+        case AppendOutbox():
+            return await append_outbox(conn, cast(list[AppendOutbox], run))
+        case SetCursor():
+            await set_cursors(conn, cast(list[SetCursor], run))
+        case SaveTokens():
+            await save_tokens(conn, cast(list[SaveTokens], run))
+        case _:
+            _unsupported(run[0])
+    return [None] * len(run)
+
+
+async def _apply_segments(conn: Any, cut: list[Segment], results: list[WriteResult]) -> None:
+    for segment in cut:
+        for rank in sorted(segment):
+            pairs = segment[rank]
+            answers = await _apply_run(conn, [op for _, op in pairs])
+            for (position, _), answer in zip(pairs, answers, strict=True):
+                results[position] = answer
+
+
+async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
+    """Apply ``ops`` atomically on ``conn`` (an asyncpg connection); results in op order.
+
+    On any error nothing is applied and the error (asyncpg's, or StoreError for an op refused
+    by the store itself) propagates.
+    """
+    cut = segments(ops)
+    results: list[WriteResult] = [None] * len(ops)
+    # AppendOrderEvent checks its orders after its statement ran: it needs a transaction to
+    # roll back even alone.
+    alone = len(cut) == 1 and len(cut[0]) == 1 and _RANK[AppendOrderEvent] not in cut[0]
+    if alone:
+        await _apply_segments(conn, cut, results)
+    else:
+        async with conn.transaction():
+            await _apply_segments(conn, cut, results)
+    return results

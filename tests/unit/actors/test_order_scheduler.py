@@ -1,0 +1,168 @@
+"""OrderScheduler on the real SQLite store: follows TikTok, classifies, journals, outbox."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from creatorflow.actors.order_scheduler import (
+    Command,
+    CommandResult,
+    Observe,
+    OrderDoc,
+    OrderScheduler,
+    SchedulerMsg,
+)
+from creatorflow.actors.store_writer import StoreWriter
+from creatorflow.adapters.store.sqlite import SqliteStore, open_sqlite_store
+from creatorflow.domain.automation import load_rules
+from creatorflow.domain.priority import PrioritySettings
+from creatorflow.domain.state_machine import OrderState
+from creatorflow.errors import InvalidTransition
+from creatorflow.ports import TikTokOrder
+from creatorflow.runtime import ActorRef, open_actor
+
+pytestmark = pytest.mark.anyio
+
+BASE: dict[str, Any] = {
+    "id": "576000000000000001",
+    "status": "AWAITING_SHIPMENT",
+    "create_time": 1700000000,
+    "update_time": 1700000100,
+    "rts_sla_time": 1700259200,
+    "delivery_option_id": "opt-express",
+    "user_id": "buyer-1",
+    "payment": {"currency": "USD", "total_amount": "43.18"},
+    "recipient_address": {"postal_code": "10001", "region_code": "US"},
+    "line_items": [
+        {"id": "l1", "sku_id": "s1", "seller_sku": "MUG-RED", "sale_price": "19.99"},
+        {"id": "l2", "sku_id": "s1", "seller_sku": "MUG-RED", "sale_price": "19.99"},
+    ],
+}
+
+
+def snapshot(**changes: Any) -> TikTokOrder:
+    raw = copy.deepcopy(BASE) | changes
+    return msgspec.convert(raw, TikTokOrder)
+
+
+class Clock:
+    now = 1_700_000_200_000
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+@asynccontextmanager
+async def scheduler(
+    tmp_path: Path, rules: str = ""
+) -> AsyncIterator[tuple[ActorRef[SchedulerMsg], SqliteStore]]:
+    async with (
+        open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store,
+        open_actor(StoreWriter(store), "writer", 256) as writer,
+    ):
+        actor = OrderScheduler(
+            writer=writer,
+            orders=store,
+            clock=Clock(),
+            rules=load_rules(rules),
+            settings=PrioritySettings(),
+            delivery_types=lambda shop: {"opt-express": "EXPRESS"},  # type: ignore[dict-item]
+        )
+        async with open_actor(actor, "scheduler", 256) as ref:
+            yield ref, store
+            await ref.flush()
+        await writer.flush()
+
+
+async def test_new_order_is_classified_journaled_and_announced(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.tell(Observe(shop_id="shop", order=snapshot()))
+        await ref.flush()
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "classified"
+        assert row.tiktok_status == "AWAITING_SHIPMENT"
+        assert row.priority == "HIGH"  # EXPRESS delivery
+        doc = msgspec.json.decode(row.doc, type=OrderDoc)
+        assert [(line.seller_sku, line.quantity) for line in doc.order.lines] == [("MUG-RED", 2)]
+        assert any(reason.startswith("delivery") for reason, _ in doc.priority.reasons)
+        events = await store.order_events("576000000000000001", 10)
+        assert [(e.from_state, e.to_state) for e in events] == [
+            (None, "received"),
+            ("received", "classified"),
+        ]
+        claimed = await store.claim_outbox(Clock.now + 1, 10, 1000)
+        assert [e.topic for e in claimed] == ["order.created"]
+
+
+async def test_follows_tiktok_and_ignores_regressions(tmp_path: Path, anyio_backend: Any) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.tell(Observe(shop_id="shop", order=snapshot()))
+        await ref.tell(
+            Observe(shop_id="shop", order=snapshot(status="CANCELLED", update_time=1700000300))
+        )
+        await ref.flush()
+        await ref.tell(
+            Observe(shop_id="shop", order=snapshot(status="UNPAID", update_time=1700000200))
+        )
+        await ref.tell(
+            Observe(shop_id="shop", order=snapshot(status="CANCELLED", update_time=1700000300))
+        )
+        await ref.flush()
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "cancelled"
+        assert row.tiktok_status == "CANCELLED"
+        assert row.tiktok_update_time == 1700000300
+        events = await store.order_events("576000000000000001", 10)
+        assert [e.to_state for e in events] == ["received", "classified", "cancelled"]
+
+
+async def test_operator_hold_release_and_invalid_command(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.tell(Observe(shop_id="shop", order=snapshot()))
+        held = await ref.ask(Command(order_id="576000000000000001", action="hold", reason="check"))
+        assert held == CommandResult(order_id="576000000000000001", state="needs_attention")
+        released = await ref.ask(Command(order_id="576000000000000001", action="release"))
+        assert released.state == "classified"
+        with pytest.raises(KeyError):
+            await ref.ask(Command(order_id="nope", action="hold"))
+        await ref.tell(
+            Observe(shop_id="shop", order=snapshot(status="CANCELLED", update_time=1700000900))
+        )
+        with pytest.raises(InvalidTransition):
+            await ref.ask(Command(order_id="576000000000000001", action="release"))
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert OrderState(row.state) is OrderState.CANCELLED
+
+
+async def test_rule_hold_for_review_sends_to_manual_queue(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    rules = """
+[[rules]]
+name = "big orders"
+match = "first"
+when = { currency = "USD", total_at_least = "40.00" }
+then = { hold_for_review = true }
+"""
+    async with scheduler(tmp_path, rules) as (ref, store):
+        await ref.tell(Observe(shop_id="shop", order=snapshot()))
+        await ref.flush()
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "needs_attention"
+        kinds = [e.kind for e in await store.order_events("576000000000000001", 10)]
+        assert "decision" in kinds
