@@ -11,9 +11,9 @@ stored and counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import anyio
-from collections.abc import Sequence
 
 from creatorflow.actors.ingress import IngressMsg, Receive, Received
 from creatorflow.domain.webhook import (
