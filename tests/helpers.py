@@ -73,7 +73,7 @@ async def settle(service: Service) -> None:
     the pump's or the consumer's mailbox, and each flush returns after the messages queued
     before it were handled (and, for the consumer, committed).
     """
-    for name in ("webhook_ingress", "inbox_pump", "inbox_consumer", "store_writer"):
+    for name in ("webhook_ingress", "inbox_pump", "order_sync", "order_scheduler", "store_writer"):
         await service.supervisor.ref(name).flush()
 
 

@@ -27,16 +27,20 @@ from typing import Protocol
 
 import anyio
 
-from creatorflow.actors.inbox_consumer import InboxConsumer
 from creatorflow.actors.inbox_pump import InboxPump
 from creatorflow.actors.ingress import IngressMsg, Kick, Process, WebhookIngress
+from creatorflow.actors.order_scheduler import OrderScheduler, SchedulerMsg
+from creatorflow.actors.order_sync import OrderSync
+from creatorflow.actors.reconciler import ReconcileNow, Reconciler
 from creatorflow.actors.store_writer import StoreWriter, Write
 from creatorflow.adapters.cache import open_cache_from_config
 from creatorflow.adapters.store.postgres import open_postgres_store_from_config
 from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store_from_config
+from creatorflow.adapters.tiktok import CallObserved
 from creatorflow.caching import LayeredCache, open_layered_cache
-from creatorflow.config import Config, masked
-from creatorflow.domain.webhook import AppCredentials, topic_name
+from creatorflow.config import Config, load_rules_file, masked
+from creatorflow.domain.automation import RuleSet
+from creatorflow.domain.webhook import topic_name
 from creatorflow.errors import ActorStopped, ConfigError
 from creatorflow.metrics import Metrics, RuntimeCollector
 from creatorflow.ports import (
@@ -47,9 +51,20 @@ from creatorflow.ports import (
     Store,
     SystemClock,
 )
-from creatorflow.runtime import ActorRef, Backoff, ChildSpec, Restart, Strategy, Supervisor
+from creatorflow.runtime import (
+    ActorRef,
+    Backoff,
+    BreakerState,
+    ChildSpec,
+    Restart,
+    Strategy,
+    Supervisor,
+)
+from creatorflow.sandbox.tiktok import PREFIX
+from creatorflow.tiktok_side import TikTokSide, open_tiktok_side
 from creatorflow.web.app import CreatorFlowApp
 from creatorflow.web.lifecycle import Lifecycle
+from creatorflow.web.orders import OrdersApi
 from creatorflow.web.server import bind_socket, serve_http
 from creatorflow.web.status import CachedInbox, StatusReporter
 from creatorflow.web.webhooks import WebhookEndpoint
@@ -73,12 +88,17 @@ class Service:
     supervisor: Supervisor
     ingress: ActorRef[IngressMsg]
     writer: ActorRef[Write]
+    refs: Refs
+    tiktok: TikTokSide
 
     @property
     def url(self) -> str:
-        host = self.config.http.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        return _url(self.config.http.host, self.port)
+
+
+def _url(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
 
 
 def check_bind(config: Config) -> None:
@@ -132,9 +152,24 @@ def _without_auto_migrate(config: Config) -> Config:
     )
 
 
+@dataclass
+class Refs:
+    """The refs of the tree that the HTTP layer and tests talk to."""
+
+    ingress: ActorRef[IngressMsg]
+    writer: ActorRef[Write]
+    scheduler: ActorRef[SchedulerMsg]
+    reconciler: ActorRef[ReconcileNow]
+
+
 def _build_tree(
-    config: Config, store: Store, metrics: Metrics, clock: Clock
-) -> tuple[Supervisor, ActorRef[IngressMsg], ActorRef[Write]]:
+    config: Config,
+    store: AppStore,
+    metrics: Metrics,
+    clock: Clock,
+    tiktok: TikTokSide,
+    rules: RuleSet,
+) -> tuple[Supervisor, Refs]:
     rt = config.runtime
     # SQLite has one writer by construction; Postgres runs commits on separate pool connections.
     commits = config.store.pg_max_concurrent_commits if config.store.database_url else 1
@@ -167,17 +202,47 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
+    oc = config.orders
+
+    def on_transition(before: str, after: str) -> None:
+        metrics.order_transitions.labels(before, after).inc()
+
+    scheduler: ActorRef[SchedulerMsg] = root.add(
+        ChildSpec(
+            name="order_scheduler",
+            factory=lambda: OrderScheduler(
+                writer=writer,
+                orders=store,
+                clock=clock,
+                rules=rules,
+                settings=config.priority,
+                delivery_types=tiktok.delivery_types_of,
+                cache_size=oc.cache_size,
+                queue_capacity=oc.saga_queue_capacity,
+                aging_s=oc.saga_aging_s,
+                on_transition=on_transition,
+            ),
+            mailbox_size=oc.scheduler_mailbox_size,
+            restart=Restart.PERMANENT,
+        )
+    )
     consumer: ActorRef[Process] = root.add(
         ChildSpec(
-            name="inbox_consumer",
-            factory=lambda: InboxConsumer(
+            name="order_sync",
+            factory=lambda: OrderSync(
+                tiktok=tiktok.client,
+                scheduler=scheduler,
                 writer=writer,
                 pump=pump,
-                clock=clock,
-                recent_cap=2 * config.ingress.consumer_mailbox_size,
+                clock_ms=clock.now_ms,
+                recent_cap=2 * oc.sync_mailbox_size,
+                coalesce_ms=oc.sync_coalesce_ms,
+                max_fetches_in_flight=oc.sync_max_fetches_in_flight,
+                max_attempts=oc.sync_max_attempts,
+                retry_backoff=Backoff(min_s=oc.sync_retry_min_s, max_s=oc.sync_retry_max_s),
                 on_processed=on_processed,
             ),
-            mailbox_size=config.ingress.consumer_mailbox_size,
+            mailbox_size=oc.sync_mailbox_size,
             restart=Restart.PERMANENT,
         )
     )
@@ -212,7 +277,26 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
-    return root, ingress, writer
+    reconciler: ActorRef[ReconcileNow] = root.add(
+        ChildSpec(
+            name="reconciler",
+            factory=lambda: Reconciler(
+                tiktok=tiktok.client,
+                shops=lambda: tiktok.shop_ids,
+                scheduler=scheduler,
+                writer=writer,
+                cursors=store,
+                leader=store,
+                clock=clock,
+                interval_s=oc.reconcile_interval_s,
+                overlap_s=oc.reconcile_overlap_s,
+                lookback_s=oc.reconcile_lookback_s,
+            ),
+            mailbox_size=8,
+            restart=Restart.PERMANENT,
+        )
+    )
+    return root, Refs(ingress=ingress, writer=writer, scheduler=scheduler, reconciler=reconciler)
 
 
 @asynccontextmanager
@@ -225,22 +309,35 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
     """
     check_bind(config)
     clock = clock or SystemClock()
-    apps = [
-        AppCredentials(app_key=a.app_key, app_secret=a.app_secret) for a in config.tiktok_apps()
-    ]
-    if not apps:
-        log.warning("no TikTok app configured: every webhook will be refused with 401")
+    rules = await anyio.to_thread.run_sync(load_rules_file, config)
     sock = bind_socket(config.http.host, config.http.port)
     port = int(sock.getsockname()[1])
+    metrics = Metrics()
+
+    def on_call(call: CallObserved) -> None:
+        metrics.tiktok_calls.labels(call.api, call.outcome).inc()
+        metrics.tiktok_latency.observe(call.latency_s)
+
+    def on_breaker(name: str, state: BreakerState) -> None:
+        metrics.breaker_state.labels(name).set(int(state))
+
     try:
         async with (
             open_store(config) as store,
             open_cache_from_config(config.cache) as cache_port,
             open_layered_cache(cache_port, config.cache) as cache,
+            open_tiktok_side(
+                config,
+                service_url=_url(config.http.host, port),
+                clock=clock,
+                on_call=on_call,
+                on_breaker_change=on_breaker,
+            ) as tiktok,
         ):
-            metrics = Metrics()
+            apps = tiktok.apps
             lifecycle = Lifecycle()
-            root, ingress, writer = _build_tree(config, store, metrics, clock)
+            root, refs = _build_tree(config, store, metrics, clock, tiktok, rules)
+            ingress, writer = refs.ingress, refs.writer
             metrics.add_runtime_collector(RuntimeCollector(root.stats))
 
             async def readiness() -> dict[str, str]:
@@ -267,6 +364,8 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                     store=store, cache=cache, lifecycle=lifecycle, tree=root.stats, clock=clock
                 ).report,
                 api_token=config.api.token,
+                orders=OrdersApi(orders=store, scheduler=refs.scheduler),
+                mounts={PREFIX: tiktok.sandbox} if tiktok.sandbox is not None else None,
             )
             http_stop = anyio.Event()
             async with anyio.create_task_group() as tg:
@@ -283,7 +382,17 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 lifecycle.ready = True
                 metrics.ready.set(1)
                 service = Service(
-                    config, port, store, cache, metrics, lifecycle, root, ingress, writer
+                    config,
+                    port,
+                    store,
+                    cache,
+                    metrics,
+                    lifecycle,
+                    root,
+                    ingress,
+                    writer,
+                    refs,
+                    tiktok,
                 )
                 try:
                     yield service

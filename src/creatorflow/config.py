@@ -109,6 +109,23 @@ class TikTokConfig(Section):
     breaker_open_s: PositiveFloat = 60.0
     refresh_before_s: NonNegativeFloat = 86400.0
     max_shops: Positive = 10_000
+    shop_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class OrdersConfig(Section):
+    scheduler_mailbox_size: Positive = 4096
+    sync_mailbox_size: Positive = 8192
+    sync_coalesce_ms: NonNegativeFloat = 5.0
+    sync_max_fetches_in_flight: Positive = 4
+    sync_max_attempts: Positive = 10
+    sync_retry_min_s: PositiveFloat = 1.0
+    sync_retry_max_s: PositiveFloat = 60.0
+    reconcile_interval_s: PositiveFloat = 60.0
+    reconcile_overlap_s: NonNegative = 300
+    reconcile_lookback_s: Positive = 86_400
+    saga_queue_capacity: Positive = 10_000
+    saga_aging_s: PositiveFloat = 60.0
+    cache_size: Positive = 100_000
 
 
 class ApiConfig(Section):
@@ -143,6 +160,7 @@ class Config(Section):
     runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
     ingress: IngressConfig = msgspec.field(default_factory=IngressConfig)
     tiktok: TikTokConfig = msgspec.field(default_factory=TikTokConfig)
+    orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)

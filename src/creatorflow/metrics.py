@@ -151,6 +151,30 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.order_transitions = Counter(
+            "creatorflow_order_transitions",
+            "Order state transitions (state machine), by from/to state.",
+            ["from_state", "to_state"],
+            registry=r,
+        )
+        self.tiktok_calls = Counter(
+            "creatorflow_tiktok_calls",
+            "TikTok API attempts by API and outcome.",
+            ["api", "outcome"],
+            registry=r,
+        )
+        self.tiktok_latency = Histogram(
+            "creatorflow_tiktok_call_latency_seconds",
+            "TikTok API attempt latency.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "creatorflow_circuit_breaker_state",
+            "Circuit breaker state per breaker: 0 closed, 1 open, 2 half-open.",
+            ["breaker"],
+            registry=r,
+        )
         self._received_children: dict[int, Counter] = {}
         self._processed_children: dict[int, Counter] = {}
         self.ready = Gauge("creatorflow_ready", "1 when the service accepts traffic.", registry=r)

@@ -1,6 +1,7 @@
 """Order scheduler: the single writer of orders. Follows TikTok, classifies, runs saga steps.
 
-Inbox:   Observe (told by order sync and the reconciler: a snapshot read from the TikTok API)
+Inbox:   Observe (a snapshot read from the TikTok API; told, or asked by order sync and the
+         reconciler, which are answered once the order is durable)
          | Command (asked by the API: hold / release / retry one order)
 Replies: Command → :class:`CommandResult`; InvalidTransition or KeyError as errors
 State:   a bounded LRU of (state, TikTok update_time) per order, rebuilt from the store on a
@@ -144,10 +145,12 @@ class OrderScheduler(Actor[SchedulerMsg]):
         # The newest snapshot of each order in the batch is enough (older ones would be
         # ignored by update_time anyway); commands run in order after it.
         latest: dict[str, Observe] = {}
+        askers: dict[str, list[Envelope[SchedulerMsg]]] = {}
         commands: list[Envelope[SchedulerMsg]] = []
         for env in batch:
             msg = env.msg
             if isinstance(msg, Observe):
+                askers.setdefault(msg.order.id, []).append(env)
                 seen = latest.get(msg.order.id)
                 if seen is None or msg.order.update_time >= seen.order.update_time:
                     latest[msg.order.id] = msg
@@ -160,35 +163,46 @@ class OrderScheduler(Actor[SchedulerMsg]):
                 ops, known, level = planned
                 reply = await self._writer.request(Write(ops=tuple(ops)))
                 pending.append((msg.order.id, reply, known, level))
-        # Every order of the batch goes to the writer before we wait: one group commit.
+        # Every order of the batch goes to the writer before we wait: one group commit. An
+        # Observe that was asked is answered once its order is durable (or was not newer).
+        written: dict[str, BaseException | None] = {}
         for order_id, reply, known, level in pending:
-            await self._settle(order_id, reply, known, level)
+            written[order_id] = await self._settle(order_id, reply, known, level)
+        for order_id, envs in askers.items():
+            error = written.get(order_id)
+            for env in envs:
+                if error is None:
+                    env.reply(None)
+                else:
+                    env.fail(error)
         for env in commands:  # after the snapshots: a command sees what they wrote
             assert isinstance(env.msg, Command)
             try:
                 ops, known, level = await self._plan_command(env.msg)
                 reply = await self._writer.request(Write(ops=tuple(ops)))
-                if await self._settle(env.msg.order_id, reply, known, level):
+                error = await self._settle(env.msg.order_id, reply, known, level)
+                if error is None:
                     env.reply(CommandResult(order_id=env.msg.order_id, state=str(known[0])))
                 else:
-                    env.fail(RuntimeError(f"order {env.msg.order_id} was not written"))
+                    env.fail(error)
             except (DomainError, KeyError) as exc:
                 env.fail(exc)
         self._serve_queue()
 
     async def _settle(
         self, order_id: str, reply: Reply[object], known: Known, level: PriorityLevel
-    ) -> bool:
+    ) -> Exception | None:
+        """Wait for one order's write; None when durable, else the error."""
         try:
             await reply.wait()
         except Exception as exc:
             # Not durable: forget what we planned; the next snapshot tries again.
             self._known.pop(order_id, None)
             log.warning("order %s not written: %s", order_id, exc)
-            return False
+            return exc
         self._remember(order_id, known)
         self._enqueue(order_id, level)
-        return True
+        return None
 
     # ------------------------------------------------------------------ planning
 

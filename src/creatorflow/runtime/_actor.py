@@ -52,6 +52,24 @@ class Actor(Generic[M]):
     _bg_seq: int = 0
     _bg_running: set[int]
     _bg_barriers: list[tuple[int, Envelope[Any]]]
+    _daemons: list[anyio.CancelScope]
+
+    def start_daemon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Like :meth:`start_background`, for a loop that never ends by itself (a timer).
+
+        A graceful stop cancels it once the mailbox is drained, instead of waiting for it;
+        ``flush()`` does not wait for it. Raises RuntimeError when the actor is not running.
+        """
+        if self._background is None:
+            raise RuntimeError(f"{type(self).__name__} is not running")
+        scope = anyio.CancelScope()
+        self._daemons.append(scope)
+
+        async def daemon() -> None:
+            with scope:
+                await fn(*args)
+
+        self._background.start_soon(daemon)
 
     def start_background(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in a task that lives no longer than this incarnation. Never blocks.
@@ -216,10 +234,13 @@ async def run_actor(
             actor._background = background
             actor._bg_running = set()
             actor._bg_barriers = []
+            actor._daemons = []
             try:
                 await _serve(actor, mailbox, task_status)
             finally:
                 actor._background = None
+                for scope in actor._daemons:
+                    scope.cancel()
     except BaseExceptionGroup as group:
         # The incarnation's task group wraps what failed; a lone error (the usual case) is
         # re-raised as itself so supervisors and callers see the actor's own exception.

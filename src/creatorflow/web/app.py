@@ -9,6 +9,8 @@ GET      /readyz                        ready to accept (store reachable, tree r
 GET      /metrics                       Prometheus text format
 GET      /status                        aggregated health: ok / degraded / down per component
 GET      /api/webhooks/{notification}   what became of one webhook (bearer token)
+*        /api/orders…                   the orders API, see ``orders.py`` (bearer token)
+*        /sandbox/tiktok…               the built-in sandbox TikTok Shop (when mounted)
 =======  =============================  =============================================
 
 Server-agnostic: uvicorn and hypercorn both run it (``server.py``).
@@ -29,6 +31,7 @@ from creatorflow.metrics import CONTENT_TYPE, Metrics
 from creatorflow.ports import InboxReader
 from creatorflow.web._http import Receive, Scope, Send, header, respond, respond_error, respond_json
 from creatorflow.web.lifecycle import Lifecycle
+from creatorflow.web.orders import OrdersApi
 from creatorflow.web.webhooks import WebhookEndpoint
 
 log = logging.getLogger("creatorflow.web")
@@ -53,6 +56,8 @@ class CreatorFlowApp:
         readiness: ReadinessCheck,
         status: StatusCheck,
         api_token: str,
+        orders: OrdersApi | None = None,
+        mounts: dict[str, Handler] | None = None,
     ) -> None:
         self._webhooks = webhooks
         self._inbox = inbox
@@ -60,6 +65,9 @@ class CreatorFlowApp:
         self._lifecycle = lifecycle
         self._readiness = readiness
         self._status = status
+        self._orders = orders  # None: the /api/orders routes answer 404
+        # Other ASGI apps served under a path prefix (the built-in sandbox TikTok Shop).
+        self._mounts = tuple((mounts or {}).items())
         self._token = f"Bearer {api_token}".encode() if api_token else b""
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/webhooks/tiktok"): webhooks,
@@ -83,6 +91,10 @@ class CreatorFlowApp:
         if handler is not None:
             await handler(scope, receive, send)
             return
+        for prefix_, mounted in self._mounts:
+            if path == prefix_ or path.startswith(prefix_ + "/"):
+                await mounted(scope, receive, send)
+                return
         if path.startswith("/api/"):
             if not self._authorized(scope):
                 await respond_error(
@@ -96,6 +108,9 @@ class CreatorFlowApp:
             prefix = "/api/webhooks/"
             if path.startswith(prefix) and method == "GET" and len(path) > len(prefix):
                 await self._webhook_status(path[len(prefix) :], send)
+                return
+            if self._orders is not None and self._orders.handles(path):
+                await self._orders.dispatch(scope, receive, send)
                 return
         known_paths = {p for (_, p) in self._routes}
         if path in known_paths:

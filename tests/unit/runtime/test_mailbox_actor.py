@@ -310,3 +310,30 @@ async def test_flush_waits_for_background_tasks_started_before_it(anyio_backend:
             gate.set()
         assert done == ["a"]
         await ref.flush()  # nothing in the background: answered at once
+
+
+class Ticker(Actor[Any]):
+    """A daemon loop that ticks until the actor stops."""
+
+    def __init__(self, ticks: list[int]) -> None:
+        self.ticks = ticks
+
+    async def on_start(self) -> None:
+        self.start_daemon(self.loop)
+
+    async def loop(self) -> None:
+        while True:
+            self.ticks.append(len(self.ticks))
+            await anyio.sleep_forever()
+
+    async def handle(self, env: Envelope[Any]) -> None:
+        env.reply("ok")
+
+
+async def test_graceful_stop_cancels_daemons_instead_of_waiting(anyio_backend: Any) -> None:
+    ticks: list[int] = []
+    with anyio.fail_after(5):  # a daemon that was waited for would hang here
+        async with open_actor(Ticker(ticks), "t", 8) as ref:
+            assert await ref.ask("x") == "ok"
+            await ref.flush()  # does not wait for the daemon either
+    assert ticks == [0]

@@ -1,0 +1,219 @@
+"""Order sync: turns stored webhooks into orders read from the TikTok API, in batches.
+
+Inbox:   Process (told by the ingress and the inbox pump; the same message the placeholder
+         consumer took, in the same place of the tree)
+Replies: none
+State:   a bounded LRU of recently processed notification ids (overload re-delivery guard) and
+         of failure counts per id (dead-lettering); at most one pending "retry later" kick
+Restart: permanent; a crash loses the batch in hand, whose rows stay unprocessed and come back
+         through the pump
+Full:    the ingress leaves rows to the pump; the pump waits
+
+Coalescing: the actor lingers ``coalesce_ms`` after the first event, so a burst of webhooks
+becomes one batch; order ids are deduplicated per shop and fetched ≤ 50 per Get Order Detail
+call (reference §2.2), with at most ``max_fetches_in_flight`` calls at once. Each fetched order
+goes to the scheduler (asked: it answers once the order is durable), and only then is the inbox
+row marked processed. Non-order topics are marked processed at once (counted by topic).
+
+Failures: a TikTok error (throttled, down, breaker open) records a failed attempt on the rows
+and kicks the pump after a backoff, so the rows are retried; after ``max_attempts`` a row is
+parked as ``dead`` (its order is still caught by the reconciler). A store outage leaves the rows
+as they are (the pump retries it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import msgspec
+
+from creatorflow.actors.ingress import Kick, Process
+from creatorflow.actors.order_scheduler import Observe, SchedulerMsg
+from creatorflow.actors.store_writer import Write
+from creatorflow.domain.webhook import ORDER_STATUS_CHANGE, OrderStatusChange, WebhookEnvelope
+from creatorflow.errors import (
+    ActorCrashed,
+    ActorStopped,
+    AdapterError,
+    CircuitOpen,
+    MailboxFull,
+)
+from creatorflow.ports import InboxRecord, MarkInboxFailed, MarkInboxProcessed, TikTokOrders
+from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope
+
+log = logging.getLogger("creatorflow.orders")
+
+#: Most ids in one Get Order Detail call (reference §2.2).
+MAX_IDS_PER_CALL = 50
+
+_ENVELOPE = msgspec.json.Decoder(WebhookEnvelope)
+_V = TypeVar("_V")
+
+
+class OrderSync(Actor[Process]):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        tiktok: TikTokOrders,
+        scheduler: ActorRef[SchedulerMsg],
+        writer: ActorRef[Write],
+        pump: ActorRef[Kick],
+        clock_ms: Callable[[], int],
+        recent_cap: int,
+        coalesce_ms: float = 5.0,
+        max_fetches_in_flight: int = 4,
+        max_attempts: int = 10,
+        retry_backoff: Backoff | None = None,
+        on_processed: Callable[[InboxRecord], None] | None = None,
+    ) -> None:
+        self._tiktok = tiktok
+        self._scheduler = scheduler
+        self._writer = writer
+        self._pump = pump
+        self._now_ms = clock_ms
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._failures: OrderedDict[str, int] = OrderedDict()
+        self._recent_cap = recent_cap
+        self._slots = anyio.Semaphore(max_fetches_in_flight)
+        self._max_attempts = max_attempts
+        self._backoff = retry_backoff or Backoff(1.0, 60.0)
+        self._retry_pending = False
+        self._retry_round = 0
+        self._on_processed = on_processed
+        self.batch_linger_s = coalesce_ms / 1000
+        self.max_batch = 2000
+
+    # ------------------------------------------------------------------ batches
+
+    async def handle_batch(self, batch: list[Envelope[Process]]) -> None:
+        by_shop: dict[str, dict[str, list[InboxRecord]]] = {}
+        others: list[InboxRecord] = []
+        seen: set[str] = set()
+        for env in batch:
+            record = env.msg.record
+            nid = record.notification_id
+            if nid in seen or nid in self._recent:
+                continue
+            seen.add(nid)
+            target = self._order_of(record)
+            if target is None:
+                others.append(record)
+            else:
+                shop_id, order_id = target
+                by_shop.setdefault(shop_id, {}).setdefault(order_id, []).append(record)
+        if others:
+            await self._done(others)
+        for shop_id, orders in by_shop.items():
+            ids = list(orders)
+            for start in range(0, len(ids), MAX_IDS_PER_CALL):
+                chunk = {oid: orders[oid] for oid in ids[start : start + MAX_IDS_PER_CALL]}
+                await self._slots.acquire()
+                try:
+                    self.start_background(self._sync_chunk, shop_id, chunk)
+                except BaseException:
+                    self._slots.release()
+                    raise
+        # Take the next batch only when a fetch can start at once: meanwhile webhooks queue up
+        # and the next call carries more ids.
+        await self._slots.acquire()
+        self._slots.release()
+
+    @staticmethod
+    def _order_of(record: InboxRecord) -> tuple[str, str] | None:
+        if record.type != ORDER_STATUS_CHANGE:
+            return None
+        try:
+            envelope = _ENVELOPE.decode(record.body)
+            data = msgspec.convert(envelope.data, OrderStatusChange)
+        except msgspec.MsgspecError:
+            return None  # validated at ingress; a row from an older version: just mark it
+        return record.shop_id, data.order_id
+
+    async def _sync_chunk(self, shop_id: str, chunk: dict[str, list[InboxRecord]]) -> None:
+        records = [r for rs in chunk.values() for r in rs]
+        try:
+            try:
+                found = await self._tiktok.get_orders(shop_id, list(chunk))
+            except (AdapterError, CircuitOpen) as exc:
+                await self._failed(records, exc)
+                return
+            replies = [
+                await self._scheduler.request(Observe(shop_id=shop_id, order=order))
+                for order in found
+            ]
+            for reply in replies:
+                await reply.wait()
+            missing = set(chunk) - {order.id for order in found}
+            if missing:
+                log.warning("shop %s: TikTok returned no order for %s", shop_id, sorted(missing))
+            await self._done(records)
+        except (ActorStopped, ActorCrashed) as exc:
+            log.warning("order sync: %d event(s) left for the pump: %s", len(records), exc)
+        finally:
+            self._slots.release()
+
+    # ------------------------------------------------------------------ outcomes
+
+    async def _done(self, records: list[InboxRecord]) -> None:
+        now = self._now_ms()
+        ops = tuple(
+            MarkInboxProcessed(notification_id=r.notification_id, processed_at_ms=now)
+            for r in records
+        )
+        try:
+            await self._writer.ask(Write(ops=ops))
+        except (AdapterError, ActorStopped, ActorCrashed) as exc:
+            log.warning("order sync: %d event(s) left for the pump: %s", len(records), exc)
+            self._retry_later()
+            return
+        self._retry_round = 0
+        for record in records:
+            self._bounded_put(self._recent, record.notification_id, None)
+            self._failures.pop(record.notification_id, None)
+        if self._on_processed is not None:
+            for record in records:
+                self._on_processed(record)
+
+    async def _failed(self, records: list[InboxRecord], exc: BaseException) -> None:
+        ops: list[MarkInboxFailed] = []
+        for record in records:
+            attempts = self._failures.get(record.notification_id, 0) + 1
+            self._bounded_put(self._failures, record.notification_id, attempts)
+            dead = attempts >= self._max_attempts
+            ops.append(
+                MarkInboxFailed(notification_id=record.notification_id, error=str(exc), dead=dead)
+            )
+        log.warning("order sync: %d event(s) failed, retrying later: %s", len(records), exc)
+        try:
+            await self._writer.ask(Write(ops=tuple(ops)))
+        except (AdapterError, ActorStopped, ActorCrashed):
+            pass  # the rows stay unprocessed either way; the retry below covers them
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        """Kick the pump after a backoff (one pending kick at a time)."""
+        if self._retry_pending:
+            return
+        self._retry_pending = True
+        self._retry_round += 1
+        self.start_background(self._kick_after, self._backoff.delay(min(self._retry_round, 30)))
+
+    async def _kick_after(self, delay_s: float) -> None:
+        await anyio.sleep(delay_s)
+        self._retry_pending = False
+        try:
+            self._pump.tell_nowait(Kick(generation=0))
+        except (MailboxFull, ActorStopped):
+            pass  # a kick is queued already, or we are stopping (the next start pumps)
+
+    def _bounded_put(self, lru: OrderedDict[str, _V], key: str, value: _V) -> None:
+        lru[key] = value
+        lru.move_to_end(key)
+        if len(lru) > self._recent_cap:
+            lru.popitem(last=False)

@@ -1,0 +1,151 @@
+"""Composition of the TikTok edge: the API client, and the built-in sandbox when no real
+TikTok is configured (part of the composition root, like ``app.py``).
+
+With ``tiktok.base_url`` empty, ``serve`` runs the sandbox TikTok Shop in-process: it is mounted
+at ``/sandbox/tiktok`` on the service's own server (its admin contract is in the README), the
+client talks to it in-process (``httpx.ASGITransport``, signed like real calls), and it posts
+its signed webhooks to the service's own ``/webhooks/tiktok``. So the whole flow works out of
+the box. With a real ``base_url`` the client calls TikTok; its tokens must come from the OAuth
+flow (``TikTokClient.authorize``) and the shops to reconcile from ``tiktok.shop_ids``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+
+from creatorflow.adapters.tiktok import (
+    CallObserved,
+    MemoryTokenStore,
+    TikTokClient,
+    TikTokClientSettings,
+    open_tiktok_client,
+)
+from creatorflow.config import Config
+from creatorflow.domain.order import DeliveryType
+from creatorflow.domain.webhook import AppCredentials
+from creatorflow.errors import AdapterError, CircuitOpen
+from creatorflow.ports import Clock, TikTokTokens
+from creatorflow.runtime import BreakerState
+from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig
+
+log = logging.getLogger("creatorflow.tiktok")
+
+#: Host name the in-process sandbox is reached at (never resolved: ASGITransport).
+SANDBOX_ORIGIN = "http://sandbox.invalid"
+
+
+@dataclass
+class TikTokSide:
+    """What the rest of the service needs from the TikTok edge."""
+
+    client: TikTokClient
+    apps: list[AppCredentials]
+    shop_ids: list[str]
+    sandbox: TikTokSandbox | None = None
+    delivery_types: dict[str, dict[str, DeliveryType]] = field(default_factory=dict)
+
+    def delivery_types_of(self, shop_id: str) -> dict[str, DeliveryType]:
+        return self.delivery_types.get(shop_id, {})
+
+
+@asynccontextmanager
+async def open_tiktok_side(
+    config: Config,
+    *,
+    service_url: str,
+    clock: Clock,
+    on_call: Callable[[CallObserved], None] | None = None,
+    on_breaker_change: Callable[[str, BreakerState], None] | None = None,
+) -> AsyncIterator[TikTokSide]:
+    """Open the client (and the sandbox when no real TikTok is configured).
+
+    Raises:
+        ConfigError: bad ``[tiktok]`` settings.
+    """
+    apps = [
+        AppCredentials(app_key=a.app_key, app_secret=a.app_secret) for a in config.tiktok_apps()
+    ]
+    tokens = MemoryTokenStore()
+    if config.tiktok.base_url:
+        if not apps:
+            log.warning("tiktok.base_url is set but no app is configured")
+        app = apps[0] if apps else AppCredentials(app_key="", app_secret="")
+        settings = TikTokClientSettings.from_config(
+            config.tiktok, app_key=app.app_key, app_secret=app.app_secret
+        )
+        async with open_tiktok_client(
+            settings,
+            token_store=tokens,
+            wall_clock=clock,
+            observer=on_call,
+            on_breaker_change=on_breaker_change,
+        ) as client:
+            yield TikTokSide(client=client, apps=apps, shop_ids=list(config.tiktok.shop_ids))
+        return
+
+    defaults = TikTokSandboxConfig()
+    app = (
+        apps[0]
+        if apps
+        else AppCredentials(app_key=defaults.app_key, app_secret=defaults.app_secret)
+    )
+    if not apps:
+        apps = [app]
+    sandbox = TikTokSandbox(
+        TikTokSandboxConfig(
+            app_key=app.app_key,
+            app_secret=app.app_secret,
+            webhook_url=f"{service_url}/webhooks/tiktok",
+            admin_token=config.api.token,
+        ),
+        clock=clock,
+    )
+    sc = sandbox.config
+    now = clock.now_ms() // 1000
+    await tokens.save(
+        sc.shop_id,
+        TikTokTokens(
+            access_token=sc.access_token,
+            access_expires_at=now + sc.access_token_ttl_s,
+            refresh_token=sc.refresh_token,
+            refresh_expires_at=now + sc.refresh_token_ttl_s,
+        ),
+    )
+    settings = TikTokClientSettings.from_config(
+        config.tiktok,
+        app_key=app.app_key,
+        app_secret=app.app_secret,
+        base_url=SANDBOX_ORIGIN + PREFIX,
+    )
+    transport = httpx.ASGITransport(app=sandbox)
+    async with (
+        open_tiktok_client(
+            settings,
+            token_store=tokens,
+            transport=transport,
+            wall_clock=clock,
+            observer=on_call,
+            on_breaker_change=on_breaker_change,
+        ) as client,
+        anyio.create_task_group() as tg,
+    ):
+        await tg.start(sandbox.run)
+        side = TikTokSide(client=client, apps=apps, shop_ids=[sc.shop_id], sandbox=sandbox)
+        try:
+            options = await client.get_delivery_options(sc.shop_id, sc.warehouse_id)
+            side.delivery_types[sc.shop_id] = {
+                o.id: DeliveryType(o.type) for o in options if o.type in DeliveryType.__members__
+            }
+        except (AdapterError, CircuitOpen) as exc:
+            log.warning("sandbox delivery options not read: %s", exc)
+        log.info("tiktok: built-in sandbox at %s%s (shop %s)", service_url, PREFIX, sc.shop_id)
+        try:
+            yield side
+        finally:
+            tg.cancel_scope.cancel()
