@@ -328,6 +328,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
             open_layered_cache(cache_port, config.cache) as cache,
             open_tiktok_side(
                 config,
+                store=store,
                 service_url=_url(config.http.host, port),
                 clock=clock,
                 on_call=on_call,

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import httpx
@@ -22,6 +23,7 @@ import httpx
 from creatorflow.adapters.tiktok import (
     CallObserved,
     MemoryTokenStore,
+    StoreTokenStore,
     TikTokClient,
     TikTokClientSettings,
     open_tiktok_client,
@@ -30,7 +32,7 @@ from creatorflow.config import Config
 from creatorflow.domain.order import DeliveryType
 from creatorflow.domain.webhook import AppCredentials
 from creatorflow.errors import AdapterError, CircuitOpen
-from creatorflow.ports import Clock, TikTokTokens
+from creatorflow.ports import Clock, TikTokTokens, TokenReader, TokenStore, TransactionalStore
 from creatorflow.runtime import BreakerState
 from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig
 
@@ -38,6 +40,10 @@ log = logging.getLogger("creatorflow.tiktok")
 
 #: Host name the in-process sandbox is reached at (never resolved: ASGITransport).
 SANDBOX_ORIGIN = "http://sandbox.invalid"
+
+
+class TokenTable(TransactionalStore, TokenReader, Protocol):
+    """Where a real shop's tokens are kept (the service's store)."""
 
 
 @dataclass
@@ -58,6 +64,7 @@ class TikTokSide:
 async def open_tiktok_side(
     config: Config,
     *,
+    store: TokenTable,
     service_url: str,
     clock: Clock,
     on_call: Callable[[CallObserved], None] | None = None,
@@ -71,8 +78,8 @@ async def open_tiktok_side(
     apps = [
         AppCredentials(app_key=a.app_key, app_secret=a.app_secret) for a in config.tiktok_apps()
     ]
-    tokens = MemoryTokenStore()
     if config.tiktok.base_url:
+        tokens: TokenStore = StoreTokenStore(store)
         if not apps:
             log.warning("tiktok.base_url is set but no app is configured")
         app = apps[0] if apps else AppCredentials(app_key="", app_secret="")
@@ -89,6 +96,7 @@ async def open_tiktok_side(
             yield TikTokSide(client=client, apps=apps, shop_ids=list(config.tiktok.shop_ids))
         return
 
+    tokens = MemoryTokenStore()  # the sandbox's own tokens: nothing to keep across restarts
     defaults = TikTokSandboxConfig()
     app = (
         apps[0]

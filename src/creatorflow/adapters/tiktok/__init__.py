@@ -8,12 +8,13 @@ from creatorflow.adapters.tiktok._types import CallObserved
 from creatorflow.adapters.tiktok.client import MAX_ORDER_IDS, TikTokClient, open_tiktok_client
 from creatorflow.adapters.tiktok.oauth import TikTokOAuth
 from creatorflow.adapters.tiktok.settings import TikTokClientSettings
-from creatorflow.adapters.tiktok.tokens import MemoryTokenStore
+from creatorflow.adapters.tiktok.tokens import MemoryTokenStore, StoreTokenStore
 
 __all__ = [
     "MAX_ORDER_IDS",
     "CallObserved",
     "MemoryTokenStore",
+    "StoreTokenStore",
     "TikTokClient",
     "TikTokClientSettings",
     "TikTokOAuth",
