@@ -67,6 +67,7 @@ from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.orders import OrdersApi
 from creatorflow.web.server import bind_socket, serve_http
 from creatorflow.web.status import CachedInbox, StatusReporter
+from creatorflow.web.tiktok_auth import AuthorizeEndpoint
 from creatorflow.web.webhooks import WebhookEndpoint
 
 log = logging.getLogger("creatorflow")
@@ -367,6 +368,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 api_token=config.api.token,
                 orders=OrdersApi(orders=store, scheduler=refs.scheduler),
                 mounts={PREFIX: tiktok.sandbox} if tiktok.sandbox is not None else None,
+                authorize=AuthorizeEndpoint(tiktok.authorize),
             )
             http_stop = anyio.Event()
             async with anyio.create_task_group() as tg:

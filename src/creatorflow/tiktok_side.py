@@ -19,6 +19,7 @@ from typing import Protocol
 
 import anyio
 import httpx
+import msgspec
 
 from creatorflow.adapters.tiktok import (
     CallObserved,
@@ -32,7 +33,16 @@ from creatorflow.config import Config
 from creatorflow.domain.order import DeliveryType
 from creatorflow.domain.webhook import AppCredentials
 from creatorflow.errors import AdapterError, CircuitOpen
-from creatorflow.ports import Clock, TikTokTokens, TokenReader, TokenStore, TransactionalStore
+from creatorflow.ports import (
+    Clock,
+    CursorReader,
+    SetCursor,
+    TikTokShop,
+    TikTokTokens,
+    TokenReader,
+    TokenStore,
+    TransactionalStore,
+)
 from creatorflow.runtime import BreakerState
 from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig
 
@@ -42,8 +52,13 @@ log = logging.getLogger("creatorflow.tiktok")
 SANDBOX_ORIGIN = "http://sandbox.invalid"
 
 
-class TokenTable(TransactionalStore, TokenReader, Protocol):
-    """Where a real shop's tokens are kept (the service's store)."""
+class TokenTable(TransactionalStore, TokenReader, CursorReader, Protocol):
+    """Where a real shop's tokens and the list of connected shops are kept (the store)."""
+
+
+#: Cursor row holding the JSON list of shops connected through ``POST /api/tiktok/authorize``.
+SHOPS_CURSOR = "tiktok:shops"
+MAX_SHOPS = 10_000
 
 
 @dataclass
@@ -53,11 +68,37 @@ class TikTokSide:
     client: TikTokClient
     apps: list[AppCredentials]
     shop_ids: list[str]
+    tokens: TokenStore
+    store: TokenTable
+    clock: Clock
     sandbox: TikTokSandbox | None = None
     delivery_types: dict[str, dict[str, DeliveryType]] = field(default_factory=dict)
 
     def delivery_types_of(self, shop_id: str) -> dict[str, DeliveryType]:
         return self.delivery_types.get(shop_id, {})
+
+    async def authorize(
+        self, shop_key: str, auth_code: str
+    ) -> tuple[TikTokTokens, list[TikTokShop]]:
+        """Trade an auth code for tokens; remember the shops they cover (durably).
+
+        Raises:
+            TikTokError / CircuitOpen: TikTok refused or could not be reached.
+            StoreUnavailable / StoreError: the shops could not be saved.
+        """
+        tokens = await self.client.authorize(shop_key, auth_code)
+        shops = await self.client.get_authorized_shops(shop_key)
+        for shop in shops:
+            await self.tokens.save(shop.id, tokens)  # a restart finds them by shop id
+            if shop.id not in self.shop_ids and len(self.shop_ids) < MAX_SHOPS:
+                self.shop_ids.append(shop.id)
+        op = SetCursor(
+            name=SHOPS_CURSOR,
+            value=msgspec.json.encode(self.shop_ids).decode(),
+            updated_at_ms=self.clock.now_ms(),
+        )
+        await self.store.apply([op])
+        return tokens, shops
 
 
 @asynccontextmanager
@@ -86,6 +127,11 @@ async def open_tiktok_side(
         settings = TikTokClientSettings.from_config(
             config.tiktok, app_key=app.app_key, app_secret=app.app_secret
         )
+        shop_ids = list(config.tiktok.shop_ids)
+        stored = await store.get_cursor(SHOPS_CURSOR)
+        for shop_id in msgspec.json.decode(stored, type=list[str]) if stored else []:
+            if shop_id not in shop_ids:
+                shop_ids.append(shop_id)
         async with open_tiktok_client(
             settings,
             token_store=tokens,
@@ -93,10 +139,18 @@ async def open_tiktok_side(
             observer=on_call,
             on_breaker_change=on_breaker_change,
         ) as client:
-            yield TikTokSide(client=client, apps=apps, shop_ids=list(config.tiktok.shop_ids))
+            yield TikTokSide(
+                client=client,
+                apps=apps,
+                shop_ids=shop_ids,
+                tokens=tokens,
+                store=store,
+                clock=clock,
+            )
         return
 
     tokens = MemoryTokenStore()  # the sandbox's own tokens: nothing to keep across restarts
+    # (authorize through the sandbox also works: its shop is polled already)
     defaults = TikTokSandboxConfig()
     app = (
         apps[0]
@@ -131,6 +185,7 @@ async def open_tiktok_side(
         app_secret=app.app_secret,
         base_url=SANDBOX_ORIGIN + PREFIX,
     )
+    settings = msgspec.structs.replace(settings, auth_base_url=SANDBOX_ORIGIN + PREFIX)
     transport = httpx.ASGITransport(app=sandbox)
     async with (
         open_tiktok_client(
@@ -144,7 +199,15 @@ async def open_tiktok_side(
         anyio.create_task_group() as tg,
     ):
         await tg.start(sandbox.run)
-        side = TikTokSide(client=client, apps=apps, shop_ids=[sc.shop_id], sandbox=sandbox)
+        side = TikTokSide(
+            client=client,
+            apps=apps,
+            shop_ids=[sc.shop_id],
+            tokens=tokens,
+            store=store,
+            clock=clock,
+            sandbox=sandbox,
+        )
         try:
             options = await client.get_delivery_options(sc.shop_id, sc.warehouse_id)
             side.delivery_types[sc.shop_id] = {

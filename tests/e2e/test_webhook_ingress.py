@@ -245,3 +245,22 @@ async def test_processed_webhook_status_is_served_from_cache(
     assert second.json() == first.json()
     assert first.json()["state"] == "processed"
     assert service.cache.statistics().hits == hits_before + 1
+
+
+async def test_authorize_with_an_auth_code(service: Service, client: httpx.AsyncClient) -> None:
+    assert (
+        await client.post("/api/tiktok/authorize", json={"auth_code": "code-1"})
+    ).status_code == 401
+    response = await client.post(
+        "/api/tiktok/authorize", json={"auth_code": "code-1", "shop_key": "me"}, headers=API
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [shop["id"] for shop in body["shops"]] == service.tiktok.shop_ids
+    assert body["access_expires_at"] > 0
+    again = await client.post(
+        "/api/tiktok/authorize", json={"auth_code": "code-1", "shop_key": "me"}, headers=API
+    )
+    assert again.status_code == 400  # single-use code
+    bad = await client.post("/api/tiktok/authorize", json={"nope": 1}, headers=API)
+    assert bad.status_code == 400

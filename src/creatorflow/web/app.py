@@ -10,6 +10,7 @@ GET      /metrics                       Prometheus text format
 GET      /status                        aggregated health: ok / degraded / down per component
 GET      /api/webhooks/{notification}   what became of one webhook (bearer token)
 *        /api/orders…                   the orders API, see ``orders.py`` (bearer token)
+POST     /api/tiktok/authorize      connect a seller with a TikTok auth code (bearer token)
 *        /sandbox/tiktok…               the built-in sandbox TikTok Shop (when mounted)
 =======  =============================  =============================================
 
@@ -58,6 +59,7 @@ class CreatorFlowApp:
         api_token: str,
         orders: OrdersApi | None = None,
         mounts: dict[str, Handler] | None = None,
+        authorize: Handler | None = None,
     ) -> None:
         self._webhooks = webhooks
         self._inbox = inbox
@@ -76,6 +78,8 @@ class CreatorFlowApp:
             ("GET", "/metrics"): self._metrics_route,
             ("GET", "/status"): self._status_route,
         }
+        if authorize is not None:
+            self._routes[("POST", "/api/tiktok/authorize")] = self._guarded(authorize)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -117,6 +121,19 @@ class CreatorFlowApp:
             await respond_error(send, 405, "method_not_allowed", f"{method} not allowed on {path}")
         else:
             await respond_error(send, 404, "not_found", f"no route for {method} {path}")
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """``handler`` behind the bearer-token check of ``/api``."""
+
+        async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+            if not self._authorized(scope):
+                await respond_error(
+                    send, 401, "unauthorized", "a valid Authorization: Bearer token is required"
+                )
+                return
+            await handler(scope, receive, send)
+
+        return guarded
 
     def _authorized(self, scope: Scope) -> bool:
         if not self._token:
