@@ -1,7 +1,8 @@
 """Order scheduler: the single writer of orders. Follows TikTok, classifies, runs saga steps.
 
-Inbox:   Observe (a snapshot read from the TikTok API; told, or asked by order sync and the
-         reconciler, which are answered once the order is durable)
+Inbox:   Observe (a snapshot read from the TikTok API; asked by order sync and the reconciler:
+         answered once the order is durable, or with the error: StoreUnavailable, DomainError
+         for an order that cannot be read)
          | Command (asked by the API: hold / release / retry one order)
 Replies: Command → :class:`CommandResult`; InvalidTransition or KeyError as errors
 State:   a bounded LRU of (state, TikTok update_time) per order, rebuilt from the store on a
@@ -9,7 +10,7 @@ State:   a bounded LRU of (state, TikTok update_time) per order, rebuilt from th
          HIGH / STANDARD / LOW saga queues with aging (domain/scheduling.py)
 Restart: permanent; the queues are lost on a crash, but every order's state is durable and the
          next snapshot (webhook or reconciler) requeues it
-Full:    order sync and the reconciler ``tell`` (they slow down); the API ``ask``s
+Full:    order sync and the reconciler wait to enqueue (they slow down); the API ``ask``s
 
 A snapshot older than the stored one (``update_time``) is ignored; an equal one is a no-op. A
 new order is classified (rules + priority) at once; every transition is validated by the state
@@ -41,7 +42,7 @@ from creatorflow.domain.priority import Priority, PriorityLevel, PrioritySetting
 from creatorflow.domain.scheduling import AgingQueues
 from creatorflow.domain.state_machine import OrderEvent, OrderState, transition
 from creatorflow.domain.tiktok_status import Freshness, map_tiktok_status, snapshot_freshness
-from creatorflow.errors import DomainError, InvalidTransition
+from creatorflow.errors import AdapterError, DomainError, InvalidTransition
 from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
@@ -101,8 +102,8 @@ class SagaStep(Protocol):
 _ENCODE = msgspec.json.Encoder().encode
 _DOC = msgspec.json.Decoder(OrderDoc)
 
-#: ``(internal state, TikTok update_time)`` of an order, as last written.
-Known = tuple[OrderState, int]
+#: ``(internal state, TikTok update_time, TikTok status)`` of an order, as last written.
+Known = tuple[OrderState, int, str]
 
 
 class OrderScheduler(Actor[SchedulerMsg]):
@@ -152,20 +153,31 @@ class OrderScheduler(Actor[SchedulerMsg]):
             if isinstance(msg, Observe):
                 askers.setdefault(msg.order.id, []).append(env)
                 seen = latest.get(msg.order.id)
-                if seen is None or msg.order.update_time >= seen.order.update_time:
+                if seen is None or snapshot_freshness(
+                    seen.order.update_time,
+                    msg.order.update_time,
+                    current_status=seen.order.status,
+                    incoming_status=msg.order.status,
+                ) in (Freshness.NEWER, Freshness.SAME):
                     latest[msg.order.id] = msg
             else:
                 commands.append(env)
         pending: list[tuple[str, Reply[object], Known, PriorityLevel]] = []
+        written: dict[str, BaseException | None] = {}
         for msg in latest.values():
-            planned = await self._plan_observe(msg)
+            try:
+                planned = await self._plan_observe(msg)
+            except (AdapterError, DomainError) as exc:
+                # Store unreadable now, or an order we cannot read: this order's askers get
+                # the error (order sync retries or parks it); the others go on.
+                written[msg.order.id] = exc
+                continue
             if planned is not None:
                 ops, known, level = planned
                 reply = await self._writer.request(Write(ops=tuple(ops)))
                 pending.append((msg.order.id, reply, known, level))
         # Every order of the batch goes to the writer before we wait: one group commit. An
         # Observe that was asked is answered once its order is durable (or was not newer).
-        written: dict[str, BaseException | None] = {}
         for order_id, reply, known, level in pending:
             written[order_id] = await self._settle(order_id, reply, known, level)
         for order_id, envs in askers.items():
@@ -185,7 +197,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
                     env.reply(CommandResult(order_id=env.msg.order_id, state=str(known[0])))
                 else:
                     env.fail(error)
-            except (DomainError, KeyError) as exc:
+            except (DomainError, KeyError, AdapterError) as exc:
                 env.fail(exc)
         self._serve_queue()
 
@@ -214,7 +226,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         row = await self._orders.get_order(order_id)
         if row is None:
             return None, None
-        known = (OrderState(row.state), row.tiktok_update_time)
+        known = (OrderState(row.state), row.tiktok_update_time, row.tiktok_status)
         self._remember(order_id, known)
         return known, _DOC.decode(row.doc)
 
@@ -223,7 +235,12 @@ class OrderScheduler(Actor[SchedulerMsg]):
     ) -> tuple[list[WriteOp], Known, PriorityLevel] | None:
         snapshot = msg.order
         known, _ = await self._current(snapshot.id)
-        freshness = snapshot_freshness(None if known is None else known[1], snapshot.update_time)
+        freshness = snapshot_freshness(
+            None if known is None else known[1],
+            snapshot.update_time,
+            current_status=None if known is None else known[2],
+            incoming_status=snapshot.status,
+        )
         if freshness in (Freshness.STALE, Freshness.SAME):
             return None
         try:
@@ -234,7 +251,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             )
         except DomainError as exc:
             log.error("order %s cannot be read: %s", snapshot.id, exc)
-            return None
+            raise
         now_ms = self._clock.now_ms()
         result = classify(order, now_ms // 1000, rules=self._rules, settings=self._settings)
         doc = OrderDoc(order=order, priority=result.priority, decision=result.decision)
@@ -256,7 +273,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             state = self._move(state, effect.event, events, f"tiktok {effect.status}")
         ops = self._ops(order, doc, state, effect.status, snapshot.update_time, now_ms, events)
         ops.append(self._outbox(topic, order.order_id, state, effect.status, now_ms))
-        return ops, (state, snapshot.update_time), result.priority.level
+        return ops, (state, snapshot.update_time, effect.status), result.priority.level
 
     async def _plan_command(self, cmd: Command) -> tuple[list[WriteOp], Known, PriorityLevel]:
         known, doc = await self._current(cmd.order_id)
@@ -267,7 +284,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             if row is None:
                 raise KeyError(cmd.order_id)
             doc = _DOC.decode(row.doc)
-        state, update_time = known
+        state, update_time, _ = known
         events: list[tuple[OrderState | None, OrderState, str]] = []
         note = f"operator {cmd.action}" + (f": {cmd.reason}" if cmd.reason else "")
         if cmd.action == "hold":
@@ -280,7 +297,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         ops.append(
             self._outbox("order.updated", cmd.order_id, state, doc.order.tiktok_status, now_ms)
         )
-        return ops, (state, update_time), doc.priority.level
+        return ops, (state, update_time, doc.order.tiktok_status), doc.priority.level
 
     def _move(
         self,

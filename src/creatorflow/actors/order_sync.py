@@ -16,9 +16,12 @@ goes to the scheduler (asked: it answers once the order is durable), and only th
 row marked processed. Non-order topics are marked processed at once (counted by topic).
 
 Failures: a TikTok error (throttled, down, breaker open) records a failed attempt on the rows
-and kicks the pump after a backoff, so the rows are retried; after ``max_attempts`` a row is
-parked as ``dead`` (its order is still caught by the reconciler). A store outage leaves the rows
-as they are (the pump retries it).
+and kicks the pump after a backoff, so the rows are retried for as long as the outage lasts
+(one try per backoff at most). An error a retry cannot fix (TikTok refuses the request, or an
+order we cannot read) parks the rows as ``dead`` after ``max_attempts`` (at once for an
+unreadable order); the order is still caught by the reconciler. A store outage or a crashed
+actor on the way leaves the rows unprocessed and kicks the pump after a backoff; nothing
+expected crashes this actor.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from creatorflow.errors import (
     ActorStopped,
     AdapterError,
     CircuitOpen,
+    DomainError,
     MailboxFull,
+    RuntimeFault,
 )
 from creatorflow.ports import InboxRecord, MarkInboxFailed, MarkInboxProcessed, TikTokOrders
 from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope
@@ -148,13 +153,21 @@ class OrderSync(Actor[Process]):
                 for order in found
             ]
             for reply in replies:
-                await reply.wait()
+                try:
+                    await reply.wait()
+                except DomainError as exc:
+                    # TikTok sent an order we cannot read: not retryable, park its webhooks.
+                    await self._failed(records, exc, retryable=False)
+                    return
             missing = set(chunk) - {order.id for order in found}
             if missing:
                 log.warning("shop %s: TikTok returned no order for %s", shop_id, sorted(missing))
             await self._done(records)
-        except (ActorStopped, ActorCrashed) as exc:
+        except (AdapterError, RuntimeFault) as exc:
+            # The store or an actor on the way is down: the rows stay unprocessed in the inbox
+            # and are pumped again after a backoff. Expected, so not a crash.
             log.warning("order sync: %d event(s) left for the pump: %s", len(records), exc)
+            self._retry_later()
         finally:
             self._slots.release()
 
@@ -180,12 +193,20 @@ class OrderSync(Actor[Process]):
             for record in records:
                 self._on_processed(record)
 
-    async def _failed(self, records: list[InboxRecord], exc: BaseException) -> None:
+    async def _failed(
+        self, records: list[InboxRecord], exc: BaseException, *, retryable: bool | None = None
+    ) -> None:
+        if retryable is None:
+            retryable = bool(getattr(exc, "retryable", False))
         ops: list[MarkInboxFailed] = []
         for record in records:
             attempts = self._failures.get(record.notification_id, 0) + 1
             self._bounded_put(self._failures, record.notification_id, attempts)
-            dead = attempts >= self._max_attempts
+            # A TikTok outage is retried for as long as it lasts (at most one try per backoff
+            # maximum); only errors a retry cannot fix count towards dead-lettering.
+            dead = not retryable and (
+                attempts >= self._max_attempts or isinstance(exc, DomainError)
+            )
             ops.append(
                 MarkInboxFailed(notification_id=record.notification_id, error=str(exc), dead=dead)
             )
@@ -197,12 +218,20 @@ class OrderSync(Actor[Process]):
         self._retry_later()
 
     def _retry_later(self) -> None:
-        """Kick the pump after a backoff (one pending kick at a time)."""
-        if self._retry_pending:
+        """Kick the pump after a backoff (one pending kick at a time; none while stopping)."""
+        if self._retry_pending or self._background is None:
             return
         self._retry_pending = True
         self._retry_round += 1
-        self.start_background(self._kick_after, self._backoff.delay(min(self._retry_round, 30)))
+        # A daemon: a graceful stop cancels the wait (the next start pumps anyway).
+        self.start_daemon(self._kick_after, self._backoff.delay(min(self._retry_round, 30)))
+
+    async def on_start(self) -> None:
+        # Rows a previous incarnation left (crash mid-batch) come back through the pump.
+        try:
+            self._pump.tell_nowait(Kick(generation=0))
+        except (MailboxFull, ActorStopped):
+            pass
 
     async def _kick_after(self, delay_s: float) -> None:
         await anyio.sleep(delay_s)

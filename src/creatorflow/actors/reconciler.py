@@ -25,7 +25,7 @@ import msgspec
 
 from creatorflow.actors.order_scheduler import Observe, SchedulerMsg
 from creatorflow.actors.store_writer import Write
-from creatorflow.errors import ActorStopped, AdapterError, CircuitOpen
+from creatorflow.errors import AdapterError, CircuitOpen, DomainError, RuntimeFault
 from creatorflow.ports import Clock, CursorReader, LeaderElection, SetCursor, TikTokOrders
 from creatorflow.runtime import Actor, ActorRef, Envelope, Reply
 
@@ -75,14 +75,17 @@ class Reconciler(Actor[ReconcileNow]):
         self.start_daemon(self._every_interval)
 
     async def handle(self, env: Envelope[ReconcileNow]) -> None:
-        env.reply(await self.run_once())
+        try:
+            env.reply(await self.run_once())
+        except (AdapterError, CircuitOpen, RuntimeFault) as exc:
+            env.fail(exc)  # TikTok or the store is down: the asker hears it; no crash
 
     async def _every_interval(self) -> None:
         while True:
             await self._sleep(self._interval_s)
             try:
                 await self.run_once()
-            except (AdapterError, CircuitOpen, ActorStopped) as exc:
+            except (AdapterError, CircuitOpen, RuntimeFault) as exc:
                 log.warning("reconciler: pass failed, next in %.0f s: %s", self._interval_s, exc)
 
     async def run_once(self) -> int:
@@ -117,24 +120,31 @@ class Reconciler(Actor[ReconcileNow]):
                 page_size=self._page_size,
                 page_token=token,
             )
-            replies: list[Reply[object]] = []
+            replies: list[tuple[int, Reply[object]]] = []
             for order in page.orders:
-                replies.append(
-                    await self._scheduler.request(
-                        Observe(shop_id=shop_id, order=order, source="reconcile")
-                    )
+                reply = await self._scheduler.request(
+                    Observe(shop_id=shop_id, order=order, source="reconcile")
                 )
-                highest = max(highest, order.update_time)
-            for reply in replies:
-                await reply.wait()
+                replies.append((order.update_time, reply))
+            for update_time, reply in replies:
+                try:
+                    await reply.wait()
+                except DomainError as exc:
+                    # An order we cannot read must not stop every later pass at it.
+                    log.error("reconciler: shop %s: order skipped: %s", shop_id, exc)
+                highest = max(highest, update_time)
             read += len(page.orders)
             token = page.next_page_token
             if not token or not page.orders:
                 break
-        op = SetCursor(name=name, value=str(highest), updated_at_ms=self._clock.now_ms())
-        await self._writer.ask(Write(ops=(op,)))
+            await self._save(name, highest)  # progress kept page by page
+        await self._save(name, highest)
         if read:
             log.info(
-                "reconciler: shop %s: %d order(s) read up to update_time %d", shop_id, read, highest
+                "reconciler: shop %s: %d order(s) up to update_time %d", shop_id, read, highest
             )
         return read
+
+    async def _save(self, name: str, highest: int) -> None:
+        op = SetCursor(name=name, value=str(highest), updated_at_ms=self._clock.now_ms())
+        await self._writer.ask(Write(ops=(op,)))

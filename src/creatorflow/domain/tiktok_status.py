@@ -143,8 +143,37 @@ class Freshness(enum.StrEnum):
     STALE = "stale"  # earlier update_time: a regression, ignore
 
 
-def snapshot_freshness(current_update_time: int | None, incoming_update_time: int) -> Freshness:
-    """Compare ``update_time`` (Unix s) of the applied snapshot and an incoming one.
+#: Life-cycle rank of each status: breaks ties between snapshots of the same second.
+LIFECYCLE_RANK: Final[dict[TikTokStatus, int]] = {
+    TikTokStatus.UNPAID: 0,
+    TikTokStatus.ON_HOLD: 1,
+    TikTokStatus.AWAITING_SHIPMENT: 2,
+    TikTokStatus.PARTIALLY_SHIPPING: 3,
+    TikTokStatus.AWAITING_COLLECTION: 4,
+    TikTokStatus.IN_TRANSIT: 5,
+    TikTokStatus.DELIVERED: 6,
+    TikTokStatus.COMPLETED: 7,
+    TikTokStatus.CANCELLED: 8,  # terminal: nothing follows it
+}
+
+
+def _rank(raw_status: str | None) -> int:
+    status = normalize_status(raw_status) if raw_status else None
+    return -1 if status is None else LIFECYCLE_RANK[status]
+
+
+def snapshot_freshness(
+    current_update_time: int | None,
+    incoming_update_time: int,
+    *,
+    current_status: str | None = None,
+    incoming_status: str | None = None,
+) -> Freshness:
+    """Compare the applied snapshot with an incoming one: ``update_time`` (Unix s) first.
+
+    ``update_time`` has one-second resolution, so two changes in one second (UNPAID then
+    AWAITING_SHIPMENT) share it: when the statuses are given, the one further along the life
+    cycle (:data:`LIFECYCLE_RANK`) counts as newer, so the later change is not lost.
 
     Only :attr:`Freshness.NEW` and :attr:`Freshness.NEWER` should be applied; the order's
     status never moves backwards because an old webhook or page arrived late.
@@ -154,5 +183,7 @@ def snapshot_freshness(current_update_time: int | None, incoming_update_time: in
     if incoming_update_time > current_update_time:
         return Freshness.NEWER
     if incoming_update_time == current_update_time:
+        if _rank(incoming_status) > _rank(current_status):
+            return Freshness.NEWER
         return Freshness.SAME
     return Freshness.STALE

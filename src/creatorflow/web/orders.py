@@ -201,8 +201,12 @@ class OrdersApi:
             detail = f"the scheduler did not answer within {self._ask_timeout_s} s"
             await respond_error(send, 503, "scheduler_timeout", detail, _RETRY_AFTER)
             return
-        except (RuntimeFault, RuntimeError) as exc:
-            # ActorStopped / ActorCrashed, or the write was refused ("not written").
+        except AdapterError as exc:
+            # The store could not write the change (down, or refused it).
+            await respond_error(send, 503, "store_unavailable", str(exc), _RETRY_AFTER)
+            return
+        except RuntimeFault as exc:
+            # ActorStopped / ActorCrashed.
             await respond_error(send, 503, "scheduler_unavailable", str(exc), _RETRY_AFTER)
             return
         await respond_json(send, 200, {"order_id": result.order_id, "state": result.state})

@@ -24,7 +24,7 @@ from creatorflow.adapters.store.sqlite import SqliteStore, open_sqlite_store
 from creatorflow.domain.automation import load_rules
 from creatorflow.domain.priority import PrioritySettings
 from creatorflow.domain.state_machine import OrderState
-from creatorflow.errors import InvalidTransition
+from creatorflow.errors import DomainError, InvalidTransition
 from creatorflow.ports import TikTokOrder
 from creatorflow.runtime import ActorRef, open_actor
 
@@ -166,3 +166,26 @@ then = { hold_for_review = true }
         assert row.state == "needs_attention"
         kinds = [e.kind for e in await store.order_events("576000000000000001", 10)]
         assert "decision" in kinds
+
+
+async def test_two_changes_in_one_second_keep_the_later_one(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.ask(Observe(shop_id="shop", order=snapshot(status="UNPAID", update_time=5)))
+        same_second = snapshot(status="AWAITING_SHIPMENT", update_time=5)
+        await ref.ask(Observe(shop_id="shop", order=same_second))
+        await ref.ask(Observe(shop_id="shop", order=snapshot(status="UNPAID", update_time=5)))
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.tiktok_status == "AWAITING_SHIPMENT"  # not lost, and not moved back
+
+
+async def test_unreadable_order_fails_its_asker_only(tmp_path: Path, anyio_backend: Any) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        bad = snapshot(id="576000000000000009", payment={"currency": "USD", "total_amount": "x"})
+        with pytest.raises(DomainError):
+            await ref.ask(Observe(shop_id="shop", order=bad))
+        await ref.ask(Observe(shop_id="shop", order=snapshot()))
+        assert await store.get_order("576000000000000009") is None
+        assert await store.get_order("576000000000000001") is not None

@@ -74,3 +74,17 @@ def test_every_item_is_served_once_and_fifo_within_a_level(
     for level in (HIGH, STANDARD, LOW):
         items = [i for lv, i in served if lv == level]
         assert items == sorted(items)
+
+
+def test_same_second_snapshots_are_ordered_by_life_cycle() -> None:
+    from creatorflow.domain.tiktok_status import Freshness, snapshot_freshness
+
+    def fresh(cur: str, new: str) -> Freshness:
+        return snapshot_freshness(10, 10, current_status=cur, incoming_status=new)
+
+    assert fresh("UNPAID", "AWAITING_SHIPMENT") is Freshness.NEWER
+    assert fresh("AWAITING_SHIPMENT", "UNPAID") is Freshness.SAME
+    assert fresh("IN_TRANSIT", "CANCEL") is Freshness.NEWER  # webhook spelling
+    assert fresh("CANCELLED", "DELIVERED") is Freshness.SAME
+    assert fresh("UNPAID", "SOMETHING_NEW") is Freshness.SAME  # unknown never wins a tie
+    assert snapshot_freshness(10, 9, incoming_status="DELIVERED") is Freshness.STALE
