@@ -73,6 +73,7 @@ class TikTokSide:
     clock: Clock
     sandbox: TikTokSandbox | None = None
     delivery_types: dict[str, dict[str, DeliveryType]] = field(default_factory=dict)
+    seller_keys: list[str] = field(default_factory=list)
 
     def delivery_types_of(self, shop_id: str) -> dict[str, DeliveryType]:
         return self.delivery_types.get(shop_id, {})
@@ -80,7 +81,9 @@ class TikTokSide:
     async def authorize(
         self, shop_key: str, auth_code: str
     ) -> tuple[TikTokTokens, list[TikTokShop]]:
-        """Trade an auth code for tokens; remember the shops they cover (durably).
+        """Trade an auth code for tokens (saved once, under ``shop_key``, by the client) and
+        remember durably which seller key covers which shops, so a restart routes each shop to
+        its seller's tokens again.
 
         Raises:
             TikTokError / CircuitOpen: TikTok refused or could not be reached.
@@ -89,16 +92,26 @@ class TikTokSide:
         tokens = await self.client.authorize(shop_key, auth_code)
         shops = await self.client.get_authorized_shops(shop_key)
         for shop in shops:
-            await self.tokens.save(shop.id, tokens)  # a restart finds them by shop id
             if shop.id not in self.shop_ids and len(self.shop_ids) < MAX_SHOPS:
                 self.shop_ids.append(shop.id)
+        if shop_key not in self.seller_keys and len(self.seller_keys) < MAX_SHOPS:
+            self.seller_keys.append(shop_key)
         op = SetCursor(
             name=SHOPS_CURSOR,
-            value=msgspec.json.encode(self.shop_ids).decode(),
+            value=msgspec.json.encode(
+                ConnectedShops(seller_keys=self.seller_keys, shop_ids=self.shop_ids)
+            ).decode(),
             updated_at_ms=self.clock.now_ms(),
         )
         await self.store.apply([op])
         return tokens, shops
+
+
+class ConnectedShops(msgspec.Struct, kw_only=True):
+    """What ``POST /api/tiktok/authorize`` connected (kept in the ``tiktok:shops`` cursor)."""
+
+    seller_keys: list[str] = msgspec.field(default_factory=list)
+    shop_ids: list[str] = msgspec.field(default_factory=list)
 
 
 @asynccontextmanager
@@ -129,9 +142,8 @@ async def open_tiktok_side(
         )
         shop_ids = list(config.tiktok.shop_ids)
         stored = await store.get_cursor(SHOPS_CURSOR)
-        for shop_id in msgspec.json.decode(stored, type=list[str]) if stored else []:
-            if shop_id not in shop_ids:
-                shop_ids.append(shop_id)
+        connected = msgspec.json.decode(stored, type=ConnectedShops) if stored else ConnectedShops()
+        shop_ids += [s for s in connected.shop_ids if s not in shop_ids]
         async with open_tiktok_client(
             settings,
             token_store=tokens,
@@ -139,6 +151,11 @@ async def open_tiktok_side(
             observer=on_call,
             on_breaker_change=on_breaker_change,
         ) as client:
+            for key in connected.seller_keys:
+                try:  # route each shop to its seller's tokens again (one call per seller)
+                    await client.get_authorized_shops(key)
+                except (AdapterError, CircuitOpen) as exc:
+                    log.warning("tiktok: shops of seller %r not read at start: %s", key, exc)
             yield TikTokSide(
                 client=client,
                 apps=apps,
@@ -146,6 +163,7 @@ async def open_tiktok_side(
                 tokens=tokens,
                 store=store,
                 clock=clock,
+                seller_keys=list(connected.seller_keys),
             )
         return
 

@@ -1,9 +1,10 @@
 """``POST /api/tiktok/authorize``: connect a real TikTok Shop seller (bearer token).
 
-Body ``{"auth_code": "...", "shop_key": "..."}`` (``shop_key`` optional: a name for this seller's
-authorization, default ``"seller"``). The code (single-use, valid 30 min, reference §4.1) is
-traded for tokens; the shops they cover are read, their tokens saved under each shop id (so a
-restart finds them) and the shops added to those the reconciler polls. Answers
+Body ``{"auth_code": "...", "shop_key": "..."}``: ``shop_key`` names this seller's authorization
+(one per seller: a second seller with the same key would replace the first one's tokens). The
+code (single-use, valid 30 min, reference §4.1) is traded for tokens saved under that key; the
+shops they cover are read, remembered durably with the key, and added to those the reconciler
+polls. Answers
 ``{"shop_key", "shops": [{"id", "name", "region"}], "access_expires_at"}``; ``400`` for a bad body
 or a code TikTok refuses, ``503`` when TikTok or the store cannot be reached.
 """
@@ -28,7 +29,7 @@ from creatorflow.web._http import Receive, Scope, Send, read_body, respond_error
 
 class AuthorizeBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     auth_code: str
-    shop_key: str = "seller"
+    shop_key: str
 
 
 Authorize = Callable[[str, str], Awaitable[tuple[TikTokTokens, list[TikTokShop]]]]
