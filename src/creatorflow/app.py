@@ -3,15 +3,21 @@
 Tree (DESIGN §1), started in this order so each actor's dependencies are up first::
 
     root supervisor (one_for_one)
-    ├── store_writer     group commit of every durable write
-    ├── inbox_consumer   what happens to a stored webhook (order sync, with the orders issue)
-    ├── inbox_pump       re-reads unprocessed inbox rows (at start, after overflows)
-    └── webhook_ingress  dedupe → durable insert → hand-off
+    ├── store_writer      group commit of every durable write
+    ├── order_scheduler   single writer of orders: classify, state machine, journal, outbox
+    ├── order_sync        stored webhooks → batched Get Order Detail → scheduler
+    ├── inbox_pump        re-reads unprocessed inbox rows (at start, after overflows, retries)
+    ├── webhook_ingress   dedupe → durable insert → hand-off
+    └── reconciler        polls Get Order List by update_time (leader only)
+
+Beside the tree: the TikTok client, and the built-in sandbox TikTok Shop when no real TikTok
+is configured (``tiktok_side.py``).
 
 Shutdown (SIGTERM/SIGINT, or leaving :func:`open_service`): stop accepting webhooks (503),
 wait for admitted webhooks to be answered, stop the HTTP server, then seal and drain the
-actors in reverse start order (ingress first, writer last), then close the store — all within
-``server.shutdown_grace_s``. What is still unprocessed then stays in the inbox for the next start.
+actors in reverse start order (reconciler and ingress first, writer last), then close the
+store — all within ``server.shutdown_grace_s``. What is still unprocessed then stays in the
+inbox for the next start.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import pytest
 
-from creatorflow.actors.inbox_consumer import InboxConsumer
 from creatorflow.actors.inbox_pump import InboxPump
 from creatorflow.actors.ingress import IngressMsg, Kick, Process, Receive, Received, WebhookIngress
 from creatorflow.actors.store_writer import StoreWriter, Write
@@ -25,6 +24,7 @@ from creatorflow.ports import (
 )
 from creatorflow.runtime import ActorRef, Backoff, ChildSpec, Supervisor
 from creatorflow.runtime.testing import wait_all_tasks_blocked
+from unit.actors.inbox_consumer_fixture import InboxConsumer
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,7 @@
-"""Inbox consumer: what happens to a stored webhook next.
+"""A minimal inbox consumer for the ingress/pump tests: marks events processed (test fixture).
+
+Order sync (src/creatorflow/actors/order_sync.py) is the consumer in the service; this one keeps
+the inbox tests independent of TikTok.
 
 Inbox:   Process (told by the ingress and the pump)
 Replies: none
