@@ -244,6 +244,7 @@ def _build_tree(
                 clock_ms=clock.now_ms,
                 recent_cap=2 * oc.sync_mailbox_size,
                 coalesce_ms=oc.sync_coalesce_ms,
+                batch_max_webhooks=oc.sync_batch_max_webhooks,
                 max_fetches_in_flight=oc.sync_max_fetches_in_flight,
                 max_attempts=oc.sync_max_attempts,
                 retry_backoff=Backoff(min_s=oc.sync_retry_min_s, max_s=oc.sync_retry_max_s),

@@ -116,6 +116,7 @@ class OrdersConfig(Section):
     scheduler_mailbox_size: Positive = 4096
     sync_mailbox_size: Positive = 8192
     sync_coalesce_ms: NonNegativeFloat = 5.0
+    sync_batch_max_webhooks: Positive = 2000
     sync_max_fetches_in_flight: Positive = 4
     sync_max_attempts: Positive = 10
     sync_retry_min_s: PositiveFloat = 1.0

@@ -72,6 +72,7 @@ class OrderSync(Actor[Process]):
         clock_ms: Callable[[], int],
         recent_cap: int,
         coalesce_ms: float = 5.0,
+        batch_max_webhooks: int = 2000,
         max_fetches_in_flight: int = 4,
         max_attempts: int = 10,
         retry_backoff: Backoff | None = None,
@@ -92,7 +93,7 @@ class OrderSync(Actor[Process]):
         self._retry_round = 0
         self._on_processed = on_processed
         self.batch_linger_s = coalesce_ms / 1000
-        self.max_batch = 2000
+        self.max_batch = batch_max_webhooks
 
     # ------------------------------------------------------------------ batches
 

@@ -1,0 +1,379 @@
+"""OrderSync on the real SQLite store and scheduler, with an in-memory TikTok.
+
+The fake TikTok answers Get Order Detail from a dict and records every call; the pump is a probe
+actor that records the kicks it gets. Bursts are told with ``tell_nowait`` without yielding, so
+the whole burst is buffered before the actor drains it (coalescing does not depend on timing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from creatorflow.actors.ingress import Kick, Process
+from creatorflow.actors.order_scheduler import OrderScheduler
+from creatorflow.actors.order_sync import MAX_IDS_PER_CALL, OrderSync
+from creatorflow.actors.store_writer import StoreWriter, Write
+from creatorflow.adapters.store.sqlite import SqliteStore, open_sqlite_store
+from creatorflow.domain.automation import load_rules
+from creatorflow.domain.priority import PrioritySettings
+from creatorflow.errors import CircuitOpen, TikTokRequestRejected, TikTokUnavailable
+from creatorflow.ports import (
+    InboxRecord,
+    InsertInbox,
+    MarkInboxFailed,
+    MarkInboxProcessed,
+    TikTokOrder,
+    TikTokOrderPage,
+    UpsertOrder,
+    WriteOp,
+    WriteResult,
+)
+from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope, open_actor
+from helpers import webhook_body
+
+pytestmark = pytest.mark.anyio
+
+SHOP = "7490000000000000001"
+NOW_MS = 1_700_000_200_000
+
+
+def order_id(i: int) -> str:
+    return f"5760000000{i:08d}"
+
+
+def snapshot(oid: str, *, update_time: int = 1_700_000_100) -> TikTokOrder:
+    return msgspec.convert(
+        {
+            "id": oid,
+            "status": "AWAITING_SHIPMENT",
+            "create_time": 1_700_000_000,
+            "update_time": update_time,
+            "rts_sla_time": 1_700_259_200,
+            "user_id": "buyer-1",
+            "payment": {"currency": "USD", "total_amount": "19.99"},
+            "line_items": [{"id": f"l-{oid}", "sku_id": "s1", "seller_sku": "MUG-RED"}],
+        },
+        TikTokOrder,
+    )
+
+
+def inbox_record(nid: str, oid: str, *, type_: int = 1) -> InboxRecord:
+    return InboxRecord(
+        notification_id=nid,
+        type=type_,
+        shop_id=SHOP,
+        received_at_ms=NOW_MS,
+        body=webhook_body(nid, type_=type_, order_id=oid),
+    )
+
+
+class FakeTikTok:
+    """Get Order Detail from a dict; ``fail`` makes every call raise it."""
+
+    def __init__(self, orders: Sequence[TikTokOrder] = ()) -> None:
+        self.orders = {o.id: o for o in orders}
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail: BaseException | None = None
+
+    async def get_orders(self, shop_id: str, ids: Sequence[str]) -> list[TikTokOrder]:
+        self.calls.append((shop_id, list(ids)))
+        if self.fail is not None:
+            raise self.fail
+        return [self.orders[i] for i in ids if i in self.orders]
+
+    async def search_orders(
+        self,
+        shop_id: str,
+        *,
+        update_time_ge: int,
+        update_time_lt: int,
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> TikTokOrderPage:
+        raise AssertionError("order sync never searches")
+
+
+class RecordingStore:
+    """Delegates to the SQLite store and remembers the ops of every committed transaction."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.commits: list[list[WriteOp]] = []
+
+    async def apply(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        results = await self.store.apply(ops)
+        self.commits.append(list(ops))
+        return results
+
+    def commit_of(self, predicate: Any) -> list[int]:
+        """Indexes of the commits holding an op that matches ``predicate``."""
+        return [i for i, ops in enumerate(self.commits) if any(predicate(op) for op in ops)]
+
+    def processed_marks(self, nid: str) -> int:
+        return sum(
+            1
+            for ops in self.commits
+            for op in ops
+            if isinstance(op, MarkInboxProcessed) and op.notification_id == nid
+        )
+
+
+class PumpProbe(Actor[Kick]):
+    """Stands in for the inbox pump: records kicks; :meth:`wait_kicks` waits for them."""
+
+    def __init__(self) -> None:
+        self.kicks: list[Kick] = []
+        self._kicked = anyio.Event()
+
+    async def handle(self, env: Envelope[Kick]) -> None:
+        self.kicks.append(env.msg)
+        self._kicked.set()
+        self._kicked = anyio.Event()
+
+    async def wait_kicks(self, count: int) -> None:
+        while len(self.kicks) < count:
+            await self._kicked.wait()
+
+
+class Clock:
+    def now_ms(self) -> int:
+        return NOW_MS
+
+
+@dataclass
+class Rig:
+    sync: ActorRef[Process]
+    pump: ActorRef[Kick]
+    probe: PumpProbe
+    writer: ActorRef[Write]
+    store: SqliteStore
+    recorded: RecordingStore
+    tiktok: FakeTikTok
+
+    async def store_rows(self, records: Sequence[InboxRecord]) -> None:
+        await self.writer.ask(Write(ops=tuple(InsertInbox(record=r) for r in records)))
+
+    def burst(self, records: Sequence[InboxRecord]) -> None:
+        """Tell every record without yielding: the actor sees the burst as one batch."""
+        for r in records:
+            self.sync.tell_nowait(Process(record=r))
+
+    async def settle(self) -> None:
+        # Order sync's flush waits for its fetches (background tasks) and their marks. The kick
+        # after a failure comes from a daemon (not flushed): tests wait for it with wait_kicks.
+        await self.sync.flush()
+        await self.writer.flush()
+
+
+@asynccontextmanager
+async def rig(tmp_path: Path, tiktok: FakeTikTok, *, max_attempts: int = 10) -> AsyncIterator[Rig]:
+    async with open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store:
+        recorded = RecordingStore(store)
+        probe = PumpProbe()
+        async with (
+            open_actor(StoreWriter(recorded), "writer", 1024) as writer,
+            open_actor(
+                OrderScheduler(
+                    writer=writer,
+                    orders=store,
+                    clock=Clock(),
+                    rules=load_rules(""),
+                    settings=PrioritySettings(),
+                ),
+                "scheduler",
+                1024,
+            ) as scheduler,
+            open_actor(probe, "pump", 2) as pump,
+        ):
+            sync = OrderSync(
+                tiktok=tiktok,
+                scheduler=scheduler,
+                writer=writer,
+                pump=pump,
+                clock_ms=Clock().now_ms,
+                recent_cap=10_000,
+                coalesce_ms=0.0,  # the burst is buffered already; see the module docstring
+                max_attempts=max_attempts,
+                retry_backoff=Backoff(0.0, 0.0),  # kick at once (a checkpoint, no real wait)
+            )
+            async with open_actor(sync, "order_sync", 4096) as ref:
+                # On start, order sync kicks the pump once (rows a crashed incarnation left).
+                await probe.wait_kicks(1)
+                probe.kicks.clear()
+                yield Rig(ref, pump, probe, writer, store, recorded, tiktok)
+                await ref.flush()
+
+
+async def test_burst_is_coalesced_into_calls_of_at_most_50_ids(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    distinct, webhooks = 120, 300
+    orders = [snapshot(order_id(i)) for i in range(distinct)]
+    tiktok = FakeTikTok(orders)
+    records = [inbox_record(f"n{k:04d}", order_id(k % distinct)) for k in range(webhooks)]
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows(records)
+        r.burst(records)
+        await r.settle()
+
+        assert len(tiktok.calls) == math.ceil(distinct / MAX_IDS_PER_CALL)
+        fetched: list[str] = []
+        for shop, ids in tiktok.calls:
+            assert shop == SHOP
+            assert 0 < len(ids) <= MAX_IDS_PER_CALL
+            assert len(set(ids)) == len(ids)
+            fetched += ids
+        assert sorted(fetched) == sorted(o.id for o in orders)  # each order fetched once
+
+        for rec in records:
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None
+            assert (status.state, status.attempts) == ("processed", 1)
+        assert len(await r.store.list_orders(limit=1000)) == distinct
+
+        # A row is marked processed only in a commit after the one that wrote its order.
+        oid_of = {rec.notification_id: order_id(k % distinct) for k, rec in enumerate(records)}
+        for nid, oid in oid_of.items():
+            upserts = r.recorded.commit_of(
+                lambda op, oid=oid: isinstance(op, UpsertOrder) and op.order_id == oid
+            )
+            marks = r.recorded.commit_of(
+                lambda op, nid=nid: isinstance(op, MarkInboxProcessed) and op.notification_id == nid
+            )
+            assert upserts and marks
+            assert min(upserts) < min(marks), nid
+        assert r.probe.kicks == []
+
+
+async def test_other_topics_are_processed_without_a_call(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = FakeTikTok()
+    records = [inbox_record(f"p{k}", order_id(k), type_=2) for k in range(5)]
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows(records)
+        r.burst(records)
+        await r.settle()
+        assert tiktok.calls == []
+        for rec in records:
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None and status.state == "processed"
+        assert await r.store.list_orders(limit=10) == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(TikTokUnavailable("down", http_status=503), id="unavailable"),
+        pytest.param(CircuitOpen("tiktok:orders", 30.0), id="breaker-open"),
+    ],
+)
+async def test_tiktok_outage_marks_failed_and_kicks_pump_until_it_ends(
+    tmp_path: Path, anyio_backend: Any, error: Exception
+) -> None:
+    tiktok = FakeTikTok([snapshot(order_id(1)), snapshot(order_id(2))])
+    tiktok.fail = error
+    first, second = inbox_record("f1", order_id(1)), inbox_record("f2", order_id(2))
+    async with rig(tmp_path, tiktok, max_attempts=2) as r:
+        await r.store_rows([first, second])
+
+        r.burst([first, second])
+        await r.settle()
+        assert len(tiktok.calls) == 1
+        for rec in (first, second):
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None
+            assert (status.state, status.attempts) == ("received", 1)
+            assert status.processed_at_ms is None
+            assert status.last_error and str(error) in status.last_error
+        await r.probe.wait_kicks(1)  # after the backoff, so the pump re-reads the rows
+        assert await r.store.list_orders(limit=10) == []
+
+        # The pump hands the rows back, past max_attempts: an outage is retried while it
+        # lasts, so retryable errors never park a row as dead.
+        for attempt in (2, 3):
+            r.burst([first, second])
+            await r.settle()
+            await r.probe.wait_kicks(attempt)
+            status = await r.store.get_inbox("f1")
+            assert status is not None
+            assert (status.state, status.attempts) == ("received", attempt)
+        assert not r.recorded.commit_of(lambda op: isinstance(op, MarkInboxFailed) and op.dead)
+
+        # TikTok is back: the rows go through.
+        tiktok.fail = None
+        r.burst([first, second])
+        await r.settle()
+        for rec in (first, second):
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None and status.state == "processed"
+        assert len(await r.store.list_orders(limit=10)) == 2
+
+
+async def test_non_retryable_error_parks_rows_dead_after_max_attempts(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = FakeTikTok([snapshot(order_id(1))])
+    tiktok.fail = TikTokRequestRejected("bad sign", code=106001, http_status=401)
+    rec = inbox_record("x1", order_id(1))
+    async with rig(tmp_path, tiktok, max_attempts=2) as r:
+        await r.store_rows([rec])
+        r.burst([rec])
+        await r.settle()
+        await r.probe.wait_kicks(1)
+        status = await r.store.get_inbox("x1")
+        assert status is not None
+        assert (status.state, status.attempts) == ("received", 1)
+
+        r.burst([rec])  # the pump's retry: the second failure reaches max_attempts
+        await r.settle()
+        status = await r.store.get_inbox("x1")
+        assert status is not None
+        assert (status.state, status.attempts) == ("dead", 2)
+        assert status.last_error and "106001" in status.last_error
+        assert await r.store.get_order(order_id(1)) is None
+
+
+async def test_order_missing_from_tiktok_is_processed_without_crash(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = FakeTikTok([snapshot(order_id(1))])  # order 2 is unknown to TikTok
+    records = [inbox_record("m1", order_id(1)), inbox_record("m2", order_id(2))]
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows(records)
+        r.burst(records)
+        await r.settle()
+        assert tiktok.calls == [(SHOP, [order_id(1), order_id(2)])]
+        for rec in records:
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None and status.state == "processed"
+        assert await r.store.get_order(order_id(1)) is not None
+        assert await r.store.get_order(order_id(2)) is None
+        assert r.probe.kicks == []
+
+
+async def test_duplicate_notifications_are_processed_once(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = FakeTikTok([snapshot(order_id(7))])
+    dup = inbox_record("d1", order_id(7))
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows([dup])
+        r.burst([dup, dup, dup])  # TikTok retried, and the pump re-read the row meanwhile
+        await r.settle()
+        r.burst([dup])  # a late re-delivery of a row already processed
+        await r.settle()
+        assert tiktok.calls == [(SHOP, [order_id(7)])]
+        assert r.recorded.processed_marks("d1") == 1
+        status = await r.store.get_inbox("d1")
+        assert status is not None
+        assert (status.state, status.attempts) == ("processed", 1)
