@@ -101,7 +101,7 @@ class TikTokConfig(Section):
     rate_per_s: PositiveFloat = 5.0
     burst: Positive = 10
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 5
-    retry_max_wait_s: PositiveFloat = 60.0
+    retry_max_wait_s: Annotated[float, msgspec.Meta(ge=1.0)] = 60.0
     breaker_failures: Positive = 5
     breaker_failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     breaker_min_calls: Positive = 20

@@ -85,6 +85,10 @@ class OrderSync(Actor[Process]):
         self._now_ms = clock_ms
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._failures: OrderedDict[str, int] = OrderedDict()
+        # Rows handed to a fetch that has not finished: the pump re-reads a row until it is
+        # marked, so a row may come back meanwhile; it must not be fetched (nor counted) twice.
+        # At most max_fetches_in_flight chunks of one batch each: bounded by the batch size.
+        self._in_flight: set[str] = set()
         self._recent_cap = recent_cap
         self._slots = anyio.Semaphore(max_fetches_in_flight)
         self._max_attempts = max_attempts
@@ -104,7 +108,7 @@ class OrderSync(Actor[Process]):
         for env in batch:
             record = env.msg.record
             nid = record.notification_id
-            if nid in seen or nid in self._recent:
+            if nid in seen or nid in self._recent or nid in self._in_flight:
                 continue
             seen.add(nid)
             target = self._order_of(record)
@@ -113,6 +117,7 @@ class OrderSync(Actor[Process]):
             else:
                 shop_id, order_id = target
                 by_shop.setdefault(shop_id, {}).setdefault(order_id, []).append(record)
+                self._in_flight.add(nid)  # until its chunk's fetch ends (_sync_chunk)
         if others:
             await self._done(others)
         for shop_id, orders in by_shop.items():
@@ -170,6 +175,7 @@ class OrderSync(Actor[Process]):
             log.warning("order sync: %d event(s) left for the pump: %s", len(records), exc)
             self._retry_later()
         finally:
+            self._in_flight.difference_update(r.notification_id for r in records)
             self._slots.release()
 
     # ------------------------------------------------------------------ outcomes

@@ -38,6 +38,7 @@ from creatorflow.ports import (
     WriteResult,
 )
 from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope, open_actor
+from creatorflow.runtime.testing import wait_all_tasks_blocked
 from helpers import webhook_body
 
 pytestmark = pytest.mark.anyio
@@ -377,3 +378,34 @@ async def test_duplicate_notifications_are_processed_once(
         status = await r.store.get_inbox("d1")
         assert status is not None
         assert (status.state, status.attempts) == ("processed", 1)
+
+
+class SlowTikTok(FakeTikTok):
+    """Holds every Get Order Detail call until the test releases it."""
+
+    def __init__(self, orders: list[TikTokOrder]) -> None:
+        super().__init__(orders)
+        self.release = anyio.Event()
+        self.entered = anyio.Event()
+
+    async def get_orders(self, shop_id: str, ids: Sequence[str]) -> list[TikTokOrder]:
+        self.entered.set()
+        await self.release.wait()
+        return await super().get_orders(shop_id, ids)
+
+
+async def test_row_redelivered_while_its_fetch_runs_is_not_fetched_twice(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = SlowTikTok([snapshot(order_id(7))])
+    row = inbox_record("d1", order_id(7))
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows([row])
+        r.burst([row])  # the ingress hands it on
+        await tiktok.entered.wait()  # its fetch is in flight
+        r.burst([row])  # the pump re-reads the still-unprocessed row
+        await wait_all_tasks_blocked()
+        tiktok.release.set()
+        await r.settle()
+        assert len(tiktok.calls) == 1
+        assert r.recorded.processed_marks("d1") == 1
