@@ -115,7 +115,7 @@ class TikTokConfig(Section):
 class OrdersConfig(Section):
     scheduler_mailbox_size: Positive = 4096
     sync_mailbox_size: Positive = 8192
-    sync_coalesce_ms: NonNegativeFloat = 5.0
+    sync_coalesce_ms: NonNegativeFloat = 500.0
     sync_batch_max_webhooks: Positive = 2000
     sync_max_fetches_in_flight: Positive = 4
     sync_max_attempts: Positive = 10

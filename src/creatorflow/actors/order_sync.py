@@ -9,9 +9,10 @@ Restart: permanent; a crash loses the batch in hand, whose rows stay unprocessed
          through the pump
 Full:    the ingress leaves rows to the pump; the pump waits
 
-Coalescing: the actor lingers ``coalesce_ms`` after the first event, so a burst of webhooks
-becomes one batch; order ids are deduplicated per shop and fetched ≤ 50 per Get Order Detail
-call (reference §2.2), with at most ``max_fetches_in_flight`` calls at once. Each fetched order
+Coalescing: order ids are deduplicated per shop and collected across batches; a chunk of 50
+ids (the most one Get Order Detail call takes, reference §2.2) is fetched at once, a partial
+chunk when ``coalesce_ms`` has passed since it was started; at most ``max_fetches_in_flight``
+calls run at once. A ``flush()`` dispatches what is pending. Each fetched order
 goes to the scheduler (asked: it answers once the order is durable), and only then is the inbox
 row marked processed. Non-order topics are marked processed at once (counted by topic).
 
@@ -71,7 +72,7 @@ class OrderSync(Actor[Process]):
         pump: ActorRef[Kick],
         clock_ms: Callable[[], int],
         recent_cap: int,
-        coalesce_ms: float = 5.0,
+        coalesce_ms: float = 500.0,
         batch_max_webhooks: int = 2000,
         max_fetches_in_flight: int = 4,
         max_attempts: int = 10,
@@ -85,6 +86,9 @@ class OrderSync(Actor[Process]):
         self._now_ms = clock_ms
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._failures: OrderedDict[str, int] = OrderedDict()
+        # update_time of the last snapshot stored per order: a webhook announcing nothing newer
+        # needs no fetch (bounded LRU, like the others).
+        self._fetched: OrderedDict[str, int] = OrderedDict()
         # Rows handed to a fetch that has not finished: the pump re-reads a row until it is
         # marked, so a row may come back meanwhile; it must not be fetched (nor counted) twice.
         # At most max_fetches_in_flight chunks of one batch each: bounded by the batch size.
@@ -96,7 +100,12 @@ class OrderSync(Actor[Process]):
         self._retry_pending = False
         self._retry_round = 0
         self._on_processed = on_processed
-        self.batch_linger_s = coalesce_ms / 1000
+        self._coalesce_s = coalesce_ms / 1000
+        # Order ids waiting for a fetch, per shop: dispatched at 50 ids, or when the coalescing
+        # window of the oldest ends. Bounded: every batch dispatches its full chunks first.
+        self._pending: dict[str, dict[str, list[InboxRecord]]] = {}
+        self._since: dict[str, float] = {}  # when each shop's pending window opened
+        self._timer_running = False
         self.max_batch = batch_max_webhooks
 
     # ------------------------------------------------------------------ batches
@@ -114,29 +123,85 @@ class OrderSync(Actor[Process]):
             target = self._order_of(record)
             if target is None:
                 others.append(record)
+            elif self._fetched.get(target[1], -1) >= target[2]:
+                # We already stored a snapshot of this order at least as new as the change this
+                # webhook announces: nothing to fetch.
+                others.append(record)
             else:
-                shop_id, order_id = target
+                shop_id, order_id, _ = target
                 by_shop.setdefault(shop_id, {}).setdefault(order_id, []).append(record)
                 self._in_flight.add(nid)  # until its chunk's fetch ends (_sync_chunk)
         if others:
             await self._done(others)
+        now = anyio.current_time()
         for shop_id, orders in by_shop.items():
-            ids = list(orders)
-            for start in range(0, len(ids), MAX_IDS_PER_CALL):
-                chunk = {oid: orders[oid] for oid in ids[start : start + MAX_IDS_PER_CALL]}
-                await self._slots.acquire()
-                try:
-                    self.start_background(self._sync_chunk, shop_id, chunk)
-                except BaseException:
-                    self._slots.release()
-                    raise
+            pending = self._pending.setdefault(shop_id, {})
+            if not pending:
+                self._since[shop_id] = now  # a new window opens with its first id
+            for order_id, records in orders.items():
+                pending.setdefault(order_id, []).extend(records)
+        await self._dispatch(due_before=None)
+        if self._pending and not self._timer_running:
+            # Partial batches go when their window ends (a daemon: a stop cancels it; the rows
+            # stay in the inbox and are pumped at the next start).
+            self._timer_running = True
+            self.start_daemon(self._dispatch_when_due)
         # Take the next batch only when a fetch can start at once: meanwhile webhooks queue up
         # and the next call carries more ids.
         await self._slots.acquire()
         self._slots.release()
 
+    async def before_flush(self) -> None:
+        await self._dispatch(due_before=anyio.current_time())  # every window opened by now
+
+    async def _dispatch_when_due(self) -> None:
+        try:
+            while self._pending:
+                oldest = min(self._since.get(shop, 0.0) for shop in self._pending)
+                await anyio.sleep(max(0.0, oldest + self._coalesce_s - anyio.current_time()))
+                await self._dispatch(due_before=anyio.current_time() - self._coalesce_s)
+        finally:
+            self._timer_running = False
+
+    async def _dispatch(self, *, due_before: float | None) -> None:
+        """Start a fetch for every full chunk of 50 ids, and for the partial chunk of every
+        shop whose window opened at or before ``due_before`` (None: full chunks only). Waits
+        for a fetch slot per chunk (bounded work in flight)."""
+        while True:
+            if self._next_chunk(due_before) is None:
+                return
+            # The slot first, then the chunk: ids leave ``_pending`` only when their fetch
+            # starts, so a flush never misses ids held by a dispatch still waiting for a slot.
+            await self._slots.acquire()
+            chunk_of = self._next_chunk(due_before)
+            if chunk_of is None:
+                self._slots.release()
+                return
+            shop_id, ids = chunk_of
+            pending = self._pending[shop_id]
+            chunk = {oid: pending.pop(oid) for oid in ids}
+            if pending:
+                self._since[shop_id] = anyio.current_time()  # the rest opens a new window
+            else:
+                del self._pending[shop_id]
+                self._since.pop(shop_id, None)
+            try:
+                self.start_background(self._sync_chunk, shop_id, chunk)
+            except BaseException:
+                self._slots.release()
+                raise
+
+    def _next_chunk(self, due_before: float | None) -> tuple[str, list[str]] | None:
+        for shop_id, pending in self._pending.items():
+            full = len(pending) >= MAX_IDS_PER_CALL
+            due = due_before is not None and self._since.get(shop_id, 0.0) <= due_before
+            if pending and (full or due):
+                return shop_id, list(pending)[:MAX_IDS_PER_CALL]
+        return None
+
     @staticmethod
-    def _order_of(record: InboxRecord) -> tuple[str, str] | None:
+    def _order_of(record: InboxRecord) -> tuple[str, str, int] | None:
+        """(shop id, order id, the webhook's update_time) of an order webhook, else None."""
         if record.type != ORDER_STATUS_CHANGE:
             return None
         try:
@@ -144,7 +209,7 @@ class OrderSync(Actor[Process]):
             data = msgspec.convert(envelope.data, OrderStatusChange)
         except msgspec.MsgspecError:
             return None  # validated at ingress; a row from an older version: just mark it
-        return record.shop_id, data.order_id
+        return record.shop_id, data.order_id, data.update_time
 
     async def _sync_chunk(self, shop_id: str, chunk: dict[str, list[InboxRecord]]) -> None:
         records = [r for rs in chunk.values() for r in rs]
@@ -165,6 +230,8 @@ class OrderSync(Actor[Process]):
                     # TikTok sent an order we cannot read: not retryable, park its webhooks.
                     await self._failed(records, exc, retryable=False)
                     return
+            for order in found:
+                self._bounded_put(self._fetched, order.id, order.update_time)
             missing = set(chunk) - {order.id for order in found}
             if missing:
                 log.warning("shop %s: TikTok returned no order for %s", shop_id, sorted(missing))

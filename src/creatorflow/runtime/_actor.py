@@ -117,6 +117,11 @@ class Actor(Generic[M]):
                 keep.append((mark, env))
         self._bg_barriers = keep
 
+    async def before_flush(self) -> None:
+        """Called before a ``flush()`` is answered, and once the mailbox is drained at a
+        graceful stop: start work the actor holds back on purpose (e.g. coalescing), so the
+        flush (or the stop) also covers it. Default: nothing."""
+
     async def on_start(self) -> None:
         """Called once per incarnation, before the actor is reported started."""
 
@@ -264,6 +269,7 @@ async def _serve(actor: Actor[M], mailbox: Mailbox[M], task_status: TaskStatus[N
         try:
             batch = await mailbox.take_batch(actor.max_batch, actor.batch_linger_s)
         except ActorStopped:
+            await actor.before_flush()  # a graceful stop flushes held-back work too
             break
         if mailbox.flushes_pending:
             barriers = [env for env in batch if env.msg is _FLUSH]
@@ -272,6 +278,7 @@ async def _serve(actor: Actor[M], mailbox: Mailbox[M], task_status: TaskStatus[N
                 try:
                     if batch:
                         await _handle(actor, mailbox, batch, whole_batch)
+                    await actor.before_flush()
                 finally:
                     mailbox.flushes_pending -= len(barriers)
                     for env in barriers:

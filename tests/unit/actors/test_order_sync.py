@@ -409,3 +409,21 @@ async def test_row_redelivered_while_its_fetch_runs_is_not_fetched_twice(
         await r.settle()
         assert len(tiktok.calls) == 1
         assert r.recorded.processed_marks("d1") == 1
+
+
+async def test_webhook_announcing_nothing_newer_needs_no_call(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    tiktok = FakeTikTok([snapshot(order_id(3))])  # snapshot update_time is after the webhooks'
+    first, late = inbox_record("n1", order_id(3)), inbox_record("n2", order_id(3))
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows([first, late])
+        r.burst([first])
+        await r.settle()
+        r.burst([late])  # a later webhook about a change the stored snapshot already has
+        await r.settle()
+        assert len(tiktok.calls) == 1
+        for nid in ("n1", "n2"):
+            status = await r.store.get_inbox(nid)
+            assert status is not None
+            assert status.state == "processed"

@@ -15,6 +15,7 @@ leaves ``adapters/``; the original is chained (``raise … from exc``)::
     ├── asyncpg.ReadOnlySQLTransactionError (25006: a standby after
     │   failover)                                                        → StoreUnavailable
     ├── asyncpg.InterfaceError "connection is closed" / "pool is closing" → StoreUnavailable
+    ├── asyncpg InternalClientError (a connection broken mid-call)        → StoreUnavailable
     └── anything else from asyncpg (constraint, SQL, bad argument type,
         unknown database, bad password)                                  → StoreError
 
@@ -40,10 +41,17 @@ _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.InsufficientResourcesError,
     asyncpg.TransactionRollbackError,
     asyncpg.ReadOnlySQLTransactionError,
+    # The client protocol of a connection broken mid-call ("cannot switch to state …; another
+    # operation is in progress"), seen while Postgres restarts: the pool replaces it.
+    asyncpg.exceptions.InternalClientError,
 )
 
 # InterfaceError messages that mean "this connection or pool is gone", not "your call is wrong".
-_CLOSED_WORDS = ("connection is closed", "pool is closing", "underlying connection is closed")
+_CLOSED_WORDS = (
+    "connection is closed",
+    "pool is closing",
+    "underlying connection is closed",
+)
 
 
 def _closed_interface_error(exc: BaseException) -> bool:
@@ -61,7 +69,11 @@ def is_connection_lost(exc: BaseException) -> bool:
     """Whether the connection used by the failed call is gone (so another one may work)."""
     # Not OSError: a refused or timed-out *connect* is no lost connection, and retrying it
     # would only multiply the connect timeout.
-    lost = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError)
+    lost = (
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.AdminShutdownError,
+        asyncpg.exceptions.InternalClientError,
+    )
     return isinstance(exc, lost) or _closed_interface_error(exc)
 
 
