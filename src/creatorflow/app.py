@@ -249,6 +249,7 @@ def _build_tree(
                 max_attempts=oc.sync_max_attempts,
                 retry_backoff=Backoff(min_s=oc.sync_retry_min_s, max_s=oc.sync_retry_max_s),
                 on_processed=on_processed,
+                learn=tiktok.learn_delivery_types,
             ),
             mailbox_size=oc.sync_mailbox_size,
             restart=Restart.PERMANENT,

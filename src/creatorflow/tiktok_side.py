@@ -12,7 +12,7 @@ flow (``TikTokClient.authorize``) and the shops to reconcile from ``tiktok.shop_
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,6 +37,7 @@ from creatorflow.ports import (
     Clock,
     CursorReader,
     SetCursor,
+    TikTokOrder,
     TikTokShop,
     TikTokTokens,
     TokenReader,
@@ -59,6 +60,7 @@ class TokenTable(TransactionalStore, TokenReader, CursorReader, Protocol):
 #: Cursor row holding the JSON list of shops connected through ``POST /api/tiktok/authorize``.
 SHOPS_CURSOR = "tiktok:shops"
 MAX_SHOPS = 10_000
+MAX_WAREHOUSES = 10_000
 
 
 @dataclass
@@ -74,9 +76,33 @@ class TikTokSide:
     sandbox: TikTokSandbox | None = None
     delivery_types: dict[str, dict[str, DeliveryType]] = field(default_factory=dict)
     seller_keys: list[str] = field(default_factory=list)
+    _warehouses_read: set[tuple[str, str]] = field(default_factory=set)
 
     def delivery_types_of(self, shop_id: str) -> dict[str, DeliveryType]:
         return self.delivery_types.get(shop_id, {})
+
+    async def learn_delivery_types(self, shop_id: str, orders: Sequence[TikTokOrder]) -> None:
+        """Read the delivery options of every warehouse these orders ship from that is not
+        known yet (once per shop and warehouse; bounded), so priority sees EXPRESS & co.
+
+        Written by order sync before it hands the orders on, read by the scheduler: one
+        writer, same event loop. Failures are logged, never raised (the order is still
+        processed; its delivery type stays UNKNOWN until a later order teaches it).
+        """
+        for warehouse_id in {o.warehouse_id for o in orders if o.warehouse_id}:
+            key = (shop_id, warehouse_id)
+            if key in self._warehouses_read or len(self._warehouses_read) >= MAX_WAREHOUSES:
+                continue
+            try:
+                options = await self.client.get_delivery_options(shop_id, warehouse_id)
+            except (AdapterError, CircuitOpen) as exc:
+                log.warning("delivery options of %s/%s not read: %s", shop_id, warehouse_id, exc)
+                continue
+            self._warehouses_read.add(key)
+            known = self.delivery_types.setdefault(shop_id, {})
+            for option in options:
+                if option.type in DeliveryType.__members__:
+                    known[option.id] = DeliveryType(option.type)
 
     async def authorize(
         self, shop_key: str, auth_code: str
@@ -226,13 +252,6 @@ async def open_tiktok_side(
             clock=clock,
             sandbox=sandbox,
         )
-        try:
-            options = await client.get_delivery_options(sc.shop_id, sc.warehouse_id)
-            side.delivery_types[sc.shop_id] = {
-                o.id: DeliveryType(o.type) for o in options if o.type in DeliveryType.__members__
-            }
-        except (AdapterError, CircuitOpen) as exc:
-            log.warning("sandbox delivery options not read: %s", exc)
         log.info("tiktok: built-in sandbox at %s%s (shop %s)", service_url, PREFIX, sc.shop_id)
         try:
             yield side

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -48,7 +48,13 @@ from creatorflow.errors import (
     MailboxFull,
     RuntimeFault,
 )
-from creatorflow.ports import InboxRecord, MarkInboxFailed, MarkInboxProcessed, TikTokOrders
+from creatorflow.ports import (
+    InboxRecord,
+    MarkInboxFailed,
+    MarkInboxProcessed,
+    TikTokOrder,
+    TikTokOrders,
+)
 from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope
 
 log = logging.getLogger("creatorflow.orders")
@@ -78,6 +84,7 @@ class OrderSync(Actor[Process]):
         max_attempts: int = 10,
         retry_backoff: Backoff | None = None,
         on_processed: Callable[[InboxRecord], None] | None = None,
+        learn: Callable[[str, Sequence[TikTokOrder]], Awaitable[None]] | None = None,
     ) -> None:
         self._tiktok = tiktok
         self._scheduler = scheduler
@@ -100,6 +107,7 @@ class OrderSync(Actor[Process]):
         self._retry_pending = False
         self._retry_round = 0
         self._on_processed = on_processed
+        self._learn = learn  # e.g. read unknown warehouses' delivery options (never raises)
         self._coalesce_s = coalesce_ms / 1000
         # Order ids waiting for a fetch, per shop: dispatched at 50 ids, or when the coalescing
         # window of the oldest ends. Bounded: every batch dispatches its full chunks first.
@@ -219,6 +227,8 @@ class OrderSync(Actor[Process]):
             except (AdapterError, CircuitOpen) as exc:
                 await self._failed(records, exc)
                 return
+            if self._learn is not None and found:
+                await self._learn(shop_id, found)
             replies = [
                 await self._scheduler.request(Observe(shop_id=shop_id, order=order))
                 for order in found

@@ -176,7 +176,13 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(tmp_path: Path, tiktok: FakeTikTok, *, max_attempts: int = 10) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path,
+    tiktok: FakeTikTok,
+    *,
+    max_attempts: int = 10,
+    learn: Any = None,
+) -> AsyncIterator[Rig]:
     async with open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store:
         recorded = RecordingStore(store)
         probe = PumpProbe()
@@ -205,6 +211,7 @@ async def rig(tmp_path: Path, tiktok: FakeTikTok, *, max_attempts: int = 10) -> 
                 coalesce_ms=0.0,  # the burst is buffered already; see the module docstring
                 max_attempts=max_attempts,
                 retry_backoff=Backoff(0.0, 0.0),  # kick at once (a checkpoint, no real wait)
+                learn=learn,
             )
             async with open_actor(sync, "order_sync", 4096) as ref:
                 # On start, order sync kicks the pump once (rows a crashed incarnation left).
@@ -427,3 +434,22 @@ async def test_webhook_announcing_nothing_newer_needs_no_call(
             status = await r.store.get_inbox(nid)
             assert status is not None
             assert status.state == "processed"
+
+
+async def test_fetched_orders_are_shown_to_the_learn_hook_first(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    seen: list[tuple[str, list[str], bool]] = []
+    tiktok = FakeTikTok([snapshot(order_id(5))])
+    row = inbox_record("l1", order_id(5))
+
+    async def learn(shop_id: str, orders: Sequence[TikTokOrder]) -> None:
+        stored = await r.store.get_order(order_id(5))
+        seen.append((shop_id, [o.id for o in orders], stored is None))
+
+    async with rig(tmp_path, tiktok, learn=learn) as r:
+        await r.store_rows([row])
+        r.burst([row])
+        await r.settle()
+        assert seen == [(SHOP, [order_id(5)], True)]  # before the order was handed on
+        assert await r.store.get_order(order_id(5)) is not None
