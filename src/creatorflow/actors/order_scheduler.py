@@ -38,7 +38,7 @@ from creatorflow.actors.store_writer import Write
 from creatorflow.domain.automation import Decision, RuleSet
 from creatorflow.domain.classify import classify
 from creatorflow.domain.order import DeliveryType, Order, order_from_tiktok
-from creatorflow.domain.priority import Priority, PriorityLevel, PrioritySettings
+from creatorflow.domain.priority import Priority, PriorityContext, PriorityLevel, PrioritySettings
 from creatorflow.domain.scheduling import AgingQueues
 from creatorflow.domain.state_machine import OrderEvent, OrderState, transition
 from creatorflow.domain.tiktok_status import Freshness, map_tiktok_status, snapshot_freshness
@@ -135,6 +135,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._delivery_types = delivery_types
         self._steps = tuple(steps)
         self._known: OrderedDict[str, Known] = OrderedDict()
+        self._buyers: OrderedDict[str, int] = OrderedDict()
         self._cache_size = cache_size
         self._queues: AgingQueues[str] = AgingQueues(capacity=queue_capacity, aging_s=aging_s)
         self._step_slots = anyio.Semaphore(max_steps_in_flight)
@@ -253,7 +254,19 @@ class OrderScheduler(Actor[SchedulerMsg]):
             log.error("order %s cannot be read: %s", snapshot.id, exc)
             raise
         now_ms = self._clock.now_ms()
-        result = classify(order, now_ms // 1000, rules=self._rules, settings=self._settings)
+        buyer = order.buyer_user_id
+        earlier = self._buyers.get(buyer, 0) - (0 if known is None else 1) if buyer else 0
+        context = PriorityContext(buyer_order_count=lambda _buyer: max(0, earlier))
+        result = classify(
+            order, now_ms // 1000, rules=self._rules, context=context, settings=self._settings
+        )
+        if known is None and buyer:
+            # Orders seen per buyer (bounded LRU, in memory: a restart forgets, so a repeat
+            # buyer may score as new for a while; the durable count comes with a store query).
+            self._buyers[buyer] = self._buyers.get(buyer, 0) + 1
+            self._buyers.move_to_end(buyer)
+            if len(self._buyers) > self._cache_size:
+                self._buyers.popitem(last=False)
         doc = OrderDoc(order=order, priority=result.priority, decision=result.decision)
         events: list[tuple[OrderState | None, OrderState, str]] = []
         if known is None:

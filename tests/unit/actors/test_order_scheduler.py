@@ -189,3 +189,22 @@ async def test_unreadable_order_fails_its_asker_only(tmp_path: Path, anyio_backe
         await ref.ask(Observe(shop_id="shop", order=snapshot()))
         assert await store.get_order("576000000000000009") is None
         assert await store.get_order("576000000000000001") is not None
+
+
+async def test_a_repeat_buyer_scores_higher(tmp_path: Path, anyio_backend: Any) -> None:
+    async def reasons(store: SqliteStore, oid: str) -> list[str]:
+        row = await store.get_order(oid)
+        assert row is not None
+        return [r for r, _ in msgspec.json.decode(row.doc, type=OrderDoc).priority.reasons]
+
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.ask(Observe(shop_id="shop", order=snapshot(id="o-1", delivery_option_id="x")))
+        assert "repeat_buyer" not in await reasons(store, "o-1")  # the buyer's first order
+        await ref.ask(Observe(shop_id="shop", order=snapshot(id="o-2", delivery_option_id="x")))
+        assert "repeat_buyer" in await reasons(store, "o-2")
+        # A newer snapshot of an order does not count that order as an earlier one.
+        solo = snapshot(id="o-3", user_id="solo", delivery_option_id="x")
+        await ref.ask(Observe(shop_id="shop", order=solo))
+        later = snapshot(id="o-3", user_id="solo", delivery_option_id="x", update_time=1700000900)
+        await ref.ask(Observe(shop_id="shop", order=later))
+        assert "repeat_buyer" not in await reasons(store, "o-3")  # itself is no earlier order
