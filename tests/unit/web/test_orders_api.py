@@ -247,10 +247,10 @@ async def test_limit_defaults_to_50_and_accepts_500(tmp_path: Path, anyio_backen
 async def test_filters_by_state_and_priority(tmp_path: Path, anyio_backend: Any) -> None:
     express, economy, plain = ids(3)
     async with harness(tmp_path) as h:
-        await h.observe(
-            snapshot(id=express),
-            snapshot(id=economy, delivery_option_id="opt-economy"),
-            snapshot(id=plain, delivery_option_id=""),
+        await h.observe(  # three buyers: a repeat buyer would score higher
+            snapshot(id=express, user_id="b-express"),
+            snapshot(id=economy, delivery_option_id="opt-economy", user_id="b-economy"),
+            snapshot(id=plain, delivery_option_id="", user_id="b-plain"),
         )
         held = await h.client.post(f"/api/orders/{economy}/hold", headers=AUTH)
         assert held.status_code == 200
