@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import msgspec
 
@@ -432,6 +432,9 @@ class Cache(Protocol):
 
 
 # --------------------------------------------------------------------------- TikTok
+
+#: Most order ids one Get Order Detail call takes (reference §2.2).
+MAX_ORDER_IDS_PER_CALL: Final = 50
 #
 # What the TikTok Shop API answers (reference §2.3-§2.6, §4.4, §4.5, §5), as the client returns
 # it: ids are strings, money the decimal strings TikTok sends (the domain converts them to minor

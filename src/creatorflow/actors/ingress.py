@@ -19,7 +19,6 @@ starts a later scan, so no skipped row can be missed whatever order kicks and re
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,7 @@ import msgspec
 from creatorflow.actors.store_writer import Write
 from creatorflow.errors import ActorStopped, MailboxFull
 from creatorflow.ports import InboxRecord, InsertInbox, WriteOp
-from creatorflow.runtime import Actor, ActorRef, Envelope, Reply
+from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru, Reply
 
 
 class Receive(msgspec.Struct, frozen=True, kw_only=True, tag="receive"):
@@ -86,8 +85,7 @@ class WebhookIngress(Actor[IngressMsg]):
         self._writer = writer
         self._consumer = consumer
         self._pump = pump
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        self._recent_cap = dedupe_cache_size
+        self._recent: KeyedLru[str, None] = KeyedLru(dedupe_cache_size)
         # Batches whose insert is in the writer's hands at once (match the writer's
         # concurrency + 1 so it always has the next group queued).
         self._slots = anyio.Semaphore(max_in_flight)
@@ -112,10 +110,7 @@ class WebhookIngress(Actor[IngressMsg]):
             pass  # shutting down: the next start pumps everything left
 
     def _remember(self, notification_id: str) -> None:
-        recent = self._recent
-        recent[notification_id] = None
-        if len(recent) > self._recent_cap:
-            recent.popitem(last=False)
+        self._recent.put(notification_id, None)
 
     async def handle_batch(self, batch: list[Envelope[IngressMsg]]) -> None:
         ops: list[WriteOp] = []

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
@@ -52,7 +51,7 @@ from creatorflow.ports import (
     UpsertOrder,
     WriteOp,
 )
-from creatorflow.runtime import Actor, ActorRef, Envelope, Reply
+from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru, Reply
 
 log = logging.getLogger("creatorflow.orders")
 
@@ -134,9 +133,8 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._settings = settings
         self._delivery_types = delivery_types
         self._steps = tuple(steps)
-        self._known: OrderedDict[str, Known] = OrderedDict()
-        self._buyers: OrderedDict[str, int] = OrderedDict()
-        self._cache_size = cache_size
+        self._known: KeyedLru[str, Known] = KeyedLru(cache_size)
+        self._buyers: KeyedLru[str, int] = KeyedLru(cache_size)
         self._queues: AgingQueues[str] = AgingQueues(capacity=queue_capacity, aging_s=aging_s)
         self._step_slots = anyio.Semaphore(max_steps_in_flight)
         self._on_transition = on_transition
@@ -210,7 +208,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             await reply.wait()
         except Exception as exc:
             # Not durable: forget what we planned; the next snapshot tries again.
-            self._known.pop(order_id, None)
+            self._known.pop(order_id)
             log.warning("order %s not written: %s", order_id, exc)
             return exc
         self._remember(order_id, known)
@@ -220,9 +218,9 @@ class OrderScheduler(Actor[SchedulerMsg]):
     # ------------------------------------------------------------------ planning
 
     async def _current(self, order_id: str) -> tuple[Known | None, OrderDoc | None]:
-        known = self._known.get(order_id)
+        known = self._known.peek(order_id)
         if known is not None:
-            self._known.move_to_end(order_id)
+            self._known.put(order_id, known)  # most recently used
             return known, None
         row = await self._orders.get_order(order_id)
         if row is None:
@@ -255,7 +253,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             raise
         now_ms = self._clock.now_ms()
         buyer = order.buyer_user_id
-        earlier = self._buyers.get(buyer, 0) - (0 if known is None else 1) if buyer else 0
+        earlier = (self._buyers.peek(buyer) or 0) - (0 if known is None else 1) if buyer else 0
         context = PriorityContext(buyer_order_count=lambda _buyer: max(0, earlier))
         result = classify(
             order, now_ms // 1000, rules=self._rules, context=context, settings=self._settings
@@ -263,10 +261,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         if known is None and buyer:
             # Orders seen per buyer (bounded LRU, in memory: a restart forgets, so a repeat
             # buyer may score as new for a while; the durable count comes with a store query).
-            self._buyers[buyer] = self._buyers.get(buyer, 0) + 1
-            self._buyers.move_to_end(buyer)
-            if len(self._buyers) > self._cache_size:
-                self._buyers.popitem(last=False)
+            self._buyers.put(buyer, (self._buyers.peek(buyer) or 0) + 1)
         doc = OrderDoc(order=order, priority=result.priority, decision=result.decision)
         events: list[tuple[OrderState | None, OrderState, str]] = []
         if known is None:
@@ -384,10 +379,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         )
 
     def _remember(self, order_id: str, known: Known) -> None:
-        self._known[order_id] = known
-        self._known.move_to_end(order_id)
-        if len(self._known) > self._cache_size:
-            self._known.popitem(last=False)
+        self._known.put(order_id, known)
 
     # ------------------------------------------------------------------ the saga queue
 

@@ -28,9 +28,7 @@ expected crashes this actor.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
 
 import anyio
 import msgspec
@@ -49,21 +47,21 @@ from creatorflow.errors import (
     RuntimeFault,
 )
 from creatorflow.ports import (
+    MAX_ORDER_IDS_PER_CALL,
     InboxRecord,
     MarkInboxFailed,
     MarkInboxProcessed,
     TikTokOrder,
     TikTokOrders,
 )
-from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope
+from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope, KeyedLru
 
 log = logging.getLogger("creatorflow.orders")
 
 #: Most ids in one Get Order Detail call (reference §2.2).
-MAX_IDS_PER_CALL = 50
+MAX_IDS_PER_CALL = MAX_ORDER_IDS_PER_CALL
 
 _ENVELOPE = msgspec.json.Decoder(WebhookEnvelope)
-_V = TypeVar("_V")
 
 
 class OrderSync(Actor[Process]):
@@ -91,16 +89,15 @@ class OrderSync(Actor[Process]):
         self._writer = writer
         self._pump = pump
         self._now_ms = clock_ms
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        self._failures: OrderedDict[str, int] = OrderedDict()
+        self._recent: KeyedLru[str, None] = KeyedLru(recent_cap)
+        self._failures: KeyedLru[str, int] = KeyedLru(recent_cap)
         # update_time of the last snapshot stored per order: a webhook announcing nothing newer
         # needs no fetch (bounded LRU, like the others).
-        self._fetched: OrderedDict[str, int] = OrderedDict()
+        self._fetched: KeyedLru[str, int] = KeyedLru(recent_cap)
         # Rows handed to a fetch that has not finished: the pump re-reads a row until it is
         # marked, so a row may come back meanwhile; it must not be fetched (nor counted) twice.
         # At most max_fetches_in_flight chunks of one batch each: bounded by the batch size.
         self._in_flight: set[str] = set()
-        self._recent_cap = recent_cap
         self._slots = anyio.Semaphore(max_fetches_in_flight)
         self._max_attempts = max_attempts
         self._backoff = retry_backoff or Backoff(1.0, 60.0)
@@ -131,7 +128,7 @@ class OrderSync(Actor[Process]):
             target = self._order_of(record)
             if target is None:
                 others.append(record)
-            elif self._fetched.get(target[1], -1) >= target[2]:
+            elif (self._fetched.peek(target[1]) or -1) >= target[2]:
                 # We already stored a snapshot of this order at least as new as the change this
                 # webhook announces: nothing to fetch.
                 others.append(record)
@@ -241,7 +238,7 @@ class OrderSync(Actor[Process]):
                     await self._failed(records, exc, retryable=False)
                     return
             for order in found:
-                self._bounded_put(self._fetched, order.id, order.update_time)
+                self._fetched.put(order.id, order.update_time)
             missing = set(chunk) - {order.id for order in found}
             if missing:
                 log.warning("shop %s: TikTok returned no order for %s", shop_id, sorted(missing))
@@ -271,8 +268,8 @@ class OrderSync(Actor[Process]):
             return
         self._retry_round = 0
         for record in records:
-            self._bounded_put(self._recent, record.notification_id, None)
-            self._failures.pop(record.notification_id, None)
+            self._recent.put(record.notification_id, None)
+            self._failures.pop(record.notification_id)
         if self._on_processed is not None:
             for record in records:
                 self._on_processed(record)
@@ -284,8 +281,8 @@ class OrderSync(Actor[Process]):
             retryable = bool(getattr(exc, "retryable", False))
         ops: list[MarkInboxFailed] = []
         for record in records:
-            attempts = self._failures.get(record.notification_id, 0) + 1
-            self._bounded_put(self._failures, record.notification_id, attempts)
+            attempts = (self._failures.peek(record.notification_id) or 0) + 1
+            self._failures.put(record.notification_id, attempts)
             # A TikTok outage is retried for as long as it lasts (at most one try per backoff
             # maximum); only errors a retry cannot fix count towards dead-lettering.
             dead = not retryable and (
@@ -324,9 +321,3 @@ class OrderSync(Actor[Process]):
             self._pump.tell_nowait(Kick(generation=0))
         except (MailboxFull, ActorStopped):
             pass  # a kick is queued already, or we are stopping (the next start pumps)
-
-    def _bounded_put(self, lru: OrderedDict[str, _V], key: str, value: _V) -> None:
-        lru[key] = value
-        lru.move_to_end(key)
-        if len(lru) > self._recent_cap:
-            lru.popitem(last=False)

@@ -38,6 +38,7 @@ from creatorflow.adapters.tiktok.oauth import TikTokOAuth
 from creatorflow.adapters.tiktok.settings import TikTokClientSettings
 from creatorflow.errors import TikTokAuthError
 from creatorflow.ports import (
+    MAX_ORDER_IDS_PER_CALL,
     Clock,
     SystemClock,
     TikTokOrder,
@@ -51,7 +52,7 @@ from creatorflow.runtime import KeyedLru, MonotonicClock, SystemMonotonicClock
 __all__ = ["MAX_ORDER_IDS", "TikTokClient", "open_tiktok_client"]
 
 #: Get Order Detail takes at most this many ids per call.
-MAX_ORDER_IDS = 50
+MAX_ORDER_IDS = MAX_ORDER_IDS_PER_CALL
 
 _SHOPS = Endpoint("get_authorized_shops", "GET", "authorization", idempotent=True)
 _GET_ORDERS = Endpoint("get_orders", "GET", "order", idempotent=True)
