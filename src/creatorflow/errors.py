@@ -66,6 +66,20 @@ class UnknownCurrency(InvalidAmount):
     """Raised by ``domain.money`` for a currency code with no known minor-unit exponent."""
 
 
+class InventoryRefused(DomainError):
+    """Raised for a stock change the inventory rules refuse (``domain.inventory``).
+
+    ``code`` names the rule for API clients: ``below_reserved`` (on hand would drop below what
+    is reserved), ``negative`` (on hand would go below zero), ``bad_quantity`` (a quantity < 1
+    where one is needed), ``closed`` (the reservation was already committed or released).
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
 # --------------------------------------------------------------------------- adapters
 
 
@@ -154,6 +168,20 @@ class TikTokRequestRejected(TikTokError):
     """Raised by the TikTok client for a request TikTok will never accept as sent: bad sign
     (106001), missing cipher (106013), gateway checks (36009004), bad path/method/body. A bug
     or a configuration error; never retried."""
+
+
+class SupplierError(AdapterError):
+    """Raised by a supplier adapter when a call failed.
+
+    ``retryable`` is True for outages (5xx, timeouts, connection failures, 429): the same call
+    with the same idempotency key may be repeated. False for a refusal (unknown SKU, bad
+    quantity): repeating it fails again. ``status`` is the HTTP status (0 when none came).
+    """
+
+    def __init__(self, message: str, *, retryable: bool, status: int = 0) -> None:
+        super().__init__(f"supplier: {message} (http {status})")
+        self.retryable = retryable
+        self.status = status
 
 
 # --------------------------------------------------------------------------- runtime

@@ -375,6 +375,199 @@ class OutboxClaimer(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- inventory
+#
+# Stock per seller SKU (DESIGN §3, §6.4, §8). Each SKU has exactly one writer (its actor), so the
+# store never arbitrates between concurrent writers of one SKU: rows are replaced, last write
+# wins. ``reserved`` on the SKU row is the actor's running total; the reservation rows are the
+# truth it is derived from, and :meth:`InventoryReader.reservation_drift` finds any mismatch.
+
+ReservationState = Literal["held", "committed", "released", "expired"]
+PurchaseOrderState = Literal["requested", "confirmed", "delivered", "received", "failed"]
+
+
+class SkuRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One stocked seller SKU and, when known, where it lives on TikTok."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_buffer: int
+    shop_id: str = ""
+    product_id: str = ""
+    sku_id: str = ""
+    warehouse_id: str = ""
+    updated_at_ms: int
+
+
+class ReservationRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Stock one order holds (or held) of one SKU. ``expires_at_ms`` None: a firm hold."""
+
+    order_id: str
+    sku: str
+    qty: int
+    state: ReservationState
+    expires_at_ms: int | None
+    created_at_ms: int
+    updated_at_ms: int
+
+
+class StockEventRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One journal entry of a SKU; ``seq`` runs 1, 2, … per SKU in commit order.
+
+    ``kind``: reserve / release / commit / expire / adjust / set / receive / repair.
+    ``on_hand`` and ``reserved`` are the values after the change.
+    """
+
+    sku: str
+    seq: int
+    at_ms: int
+    kind: str
+    order_id: str
+    delta_on_hand: int
+    delta_reserved: int
+    on_hand: int
+    reserved: int
+    reason: str
+
+
+class PurchaseOrderRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase order to a supplier; ``po_id`` is also its idempotency key there."""
+
+    po_id: str
+    sku: str
+    supplier_id: str
+    qty: int
+    state: PurchaseOrderState
+    created_at_ms: int
+    expected_at_ms: int
+    updated_at_ms: int
+    detail: bytes = b"{}"
+
+
+class UpsertSku(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_sku"):
+    """Insert the SKU or replace every field of it. Result: ``True`` if new."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    safety_buffer: int
+    shop_id: str = ""
+    product_id: str = ""
+    sku_id: str = ""
+    warehouse_id: str = ""
+    updated_at_ms: int
+
+
+class PutReservation(msgspec.Struct, frozen=True, kw_only=True, tag="put_reservation"):
+    """Insert or replace the reservation of ``(order_id, sku)``. Result: ``True`` if new.
+
+    On replace, ``created_at_ms`` of the stored row is kept.
+    """
+
+    order_id: str
+    sku: str
+    qty: int
+    state: ReservationState
+    expires_at_ms: int | None
+    created_at_ms: int
+    updated_at_ms: int
+
+
+class AppendStockEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_stock_event"):
+    """Append to a SKU's journal. Result: the ``seq`` assigned (``int``, from 1).
+
+    Numbered like :class:`AppendOrderEvent` (one more than the SKU's last, in op order, never
+    shared or skipped); the SKU row need not exist.
+    """
+
+    sku: str
+    at_ms: int
+    kind: str
+    order_id: str = ""
+    delta_on_hand: int = 0
+    delta_reserved: int = 0
+    on_hand: int
+    reserved: int
+    reason: str = ""
+
+
+class UpsertPurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_purchase_order"):
+    """Insert the purchase order or replace it (``created_at_ms`` kept). Result: ``True`` if new."""
+
+    po_id: str
+    sku: str
+    supplier_id: str
+    qty: int
+    state: PurchaseOrderState
+    created_at_ms: int
+    expected_at_ms: int
+    updated_at_ms: int
+    detail: bytes = b"{}"
+
+
+class InventoryReader(Protocol):
+    """Read side of inventory. Reads see the last commit; SKU ids compare bytewise."""
+
+    async def get_sku(self, sku: str) -> SkuRow | None:
+        """The SKU, or ``None`` if it was never stored."""
+        ...
+
+    async def list_skus(
+        self, *, after: str | None = None, available_below: int | None = None, limit: int
+    ) -> list[SkuRow]:
+        """Up to ``limit`` (>= 1) SKUs with ids strictly after ``after``, ids ascending.
+
+        With ``available_below``, only SKUs whose ``on_hand - reserved`` is strictly below it.
+        Raises ValueError for ``limit`` < 1.
+        """
+        ...
+
+    async def held_reservations(self, sku: str) -> list[ReservationRow]:
+        """Every reservation of ``sku`` in state ``held`` (expired or not), order ids ascending."""
+        ...
+
+    async def order_reservations(self, order_id: str) -> list[ReservationRow]:
+        """Every reservation of the order, whatever its state, SKUs ascending."""
+        ...
+
+    async def expired_holds(self, now_ms: int, limit: int) -> list[ReservationRow]:
+        """Up to ``limit`` (>= 1) ``held`` reservations with ``expires_at_ms <= now_ms``,
+        soonest expiry first (then order id, SKU). Raises ValueError for ``limit`` < 1."""
+        ...
+
+    async def reservation_drift(self, limit: int) -> list[tuple[str, int, int]]:
+        """SKUs whose stored ``reserved`` differs from the sum of their ``held`` rows:
+        ``(sku, stored reserved, sum of held qty)``, SKU ids ascending, at most ``limit``.
+
+        A SKU with held rows but no SKU row counts with stored reserved 0.
+        """
+        ...
+
+    async def stock_events(
+        self, sku: str, *, before_seq: int | None = None, limit: int
+    ) -> list[StockEventRow]:
+        """Up to ``limit`` (>= 1) journal entries of ``sku`` with ``seq < before_seq`` (all when
+        None), newest first. Raises ValueError for ``limit`` < 1."""
+        ...
+
+    async def get_purchase_order(self, po_id: str) -> PurchaseOrderRow | None:
+        """The purchase order, or ``None``."""
+        ...
+
+    async def purchase_orders(
+        self,
+        *,
+        sku: str | None = None,
+        states: Sequence[PurchaseOrderState] = (),
+        after: str | None = None,
+        limit: int,
+    ) -> list[PurchaseOrderRow]:
+        """Up to ``limit`` (>= 1) purchase orders with ids strictly after ``after``, ids
+        ascending; filtered by ``sku`` and by ``states`` (any of them) when given."""
+        ...
+
+
 # --------------------------------------------------------------------------- the whole store
 
 WriteOp = (
@@ -386,6 +579,10 @@ WriteOp = (
     | AppendOutbox
     | SetCursor
     | SaveTokens
+    | UpsertSku
+    | PutReservation
+    | AppendStockEvent
+    | UpsertPurchaseOrder
 )
 #: ``True``/``False`` (inserts and upserts: new or not), ``int`` (a journal seq) or ``None``.
 WriteResult = bool | int | None
@@ -398,6 +595,7 @@ class Store(
     CursorReader,
     TokenReader,
     OutboxClaimer,
+    InventoryReader,
     StoreHealth,
     Protocol,
 ):
@@ -723,4 +921,54 @@ class TikTokLogistics(Protocol):
         self, shop_id: str, warehouse_id: str
     ) -> list[TikTokDeliveryOption]:
         """The delivery options of one warehouse. Raises TikTokError, CircuitOpen."""
+        ...
+
+
+# --------------------------------------------------------------------------- suppliers
+#
+# Reordering stock (DESIGN §3 "Viral → reorder", §6.3). The purchase order is durable (state
+# ``requested``) before ``place_order`` is called, and ``po_id`` is sent as the idempotency key,
+# so a retry after a crash or a timeout can never order twice.
+
+SupplierOrderState = Literal["accepted", "confirmed", "shipped", "delivered", "rejected"]
+
+
+class SupplierOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """What the supplier says about one purchase order.
+
+    ``expected_at_ms``: when the supplier expects to deliver (0 when unknown);
+    ``delivered_qty``: units delivered so far (the full ``qty`` once ``delivered``).
+    """
+
+    po_id: str
+    supplier_ref: str
+    sku: str
+    qty: int
+    state: SupplierOrderState
+    expected_at_ms: int = 0
+    delivered_qty: int = 0
+    reason: str = ""
+
+
+class Supplier(Protocol):
+    """One supplier. Raises SupplierError (``retryable`` tells whether to repeat) and
+    CircuitOpen; callers own timeouts."""
+
+    @property
+    def supplier_id(self) -> str:
+        """Stable id of this supplier (config key), stored on purchase orders."""
+        ...
+
+    @property
+    def lead_time_s(self) -> float:
+        """Nominal time from order to delivery, used by forecasts before the supplier answers."""
+        ...
+
+    async def place_order(self, *, po_id: str, sku: str, qty: int) -> SupplierOrder:
+        """Order ``qty`` (>= 1) units of ``sku``; ``po_id`` is the idempotency key: placing the
+        same ``po_id`` again returns the existing order unchanged (never a second order)."""
+        ...
+
+    async def get_order(self, po_id: str) -> SupplierOrder | None:
+        """The current state of ``po_id``, or None when the supplier does not know it."""
         ...

@@ -94,6 +94,7 @@ TRANSITIONS: Final[tuple[tuple[OrderState, OrderEvent, OrderState], ...]] = (
     (S.RESERVED, E.HOLD, S.ON_HOLD),
     (S.ON_HOLD, E.RELEASE, S.RESERVED),
     (S.ON_HOLD, E.BACKORDER, S.BACKORDERED),
+    (S.RESERVED, E.BACKORDER, S.BACKORDERED),  # a hold expired before TikTok released it
     (S.RESERVED, E.LABEL, S.LABELED),
     (S.LABELED, E.VOID_LABEL, S.RESERVED),
     (S.LABELED, E.SHIP, S.SHIPPED),
