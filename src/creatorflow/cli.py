@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     tiktok.add_argument("--app-key", default="", help="default: tiktok.app_key, else a sandbox key")
     tiktok.add_argument("--app-secret", default="", help="default: tiktok.app_secret")
     tiktok.add_argument("--seed", type=int, default=0)
+    supplier = kinds.add_parser("supplier", parents=[common], help="sandbox supplier (uvicorn)")
+    supplier.add_argument("--host", default="127.0.0.1")
+    supplier.add_argument("--port", type=int, default=8091)
+    supplier.add_argument("--api-key", default="", help="default: a sandbox key")
+    supplier.add_argument("--lead-time-s", type=float, default=None, help="order to delivery")
+    supplier.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -106,6 +112,8 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def _run_sandbox(args: argparse.Namespace, config: Config) -> int:
     """Serve the sandbox TikTok Shop with uvicorn until interrupted (its own process)."""
+    if args.sandbox == "supplier":
+        return _run_supplier_sandbox(args, config)
     import uvicorn
 
     from creatorflow.sandbox.tiktok import TikTokSandbox, TikTokSandboxConfig
@@ -129,6 +137,32 @@ def _run_sandbox(args: argparse.Namespace, config: Config) -> int:
         return EXIT_CONFIG
     uvicorn.run(
         TikTokSandbox(sandbox_config),
+        host=args.host,
+        port=args.port,
+        lifespan="on",
+        log_level=config.log.level.lower(),
+    )
+    return 0
+
+
+def _run_supplier_sandbox(args: argparse.Namespace, config: Config) -> int:
+    """Serve the sandbox supplier with uvicorn until interrupted (its own process)."""
+    import uvicorn
+
+    from creatorflow.sandbox.supplier import SupplierSandbox, SupplierSandboxConfig
+
+    fields: dict[str, Any] = {"seed": args.seed, "admin_token": config.api.token}
+    if args.api_key:
+        fields["api_key"] = args.api_key
+    if args.lead_time_s is not None:
+        fields["lead_time_s"] = args.lead_time_s
+    try:
+        sandbox_config = SupplierSandboxConfig(**fields)
+    except ValueError as exc:
+        print(f"creatorflow: sandbox supplier: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    uvicorn.run(
+        SupplierSandbox(sandbox_config),
         host=args.host,
         port=args.port,
         lifespan="on",
