@@ -75,6 +75,12 @@ async def settle(service: Service) -> None:
     """
     for name in ("webhook_ingress", "inbox_pump", "order_sync", "order_scheduler", "store_writer"):
         await service.supervisor.ref(name).flush()
+    # The saga: steps run in the scheduler's background and send it their moves, which queue
+    # the order for its next step; a few rounds settle every order (each round is cheap).
+    scheduler = service.supervisor.ref("order_scheduler")
+    for _ in range(3):
+        await scheduler.flush()
+    await service.supervisor.ref("store_writer").flush()
 
 
 @asynccontextmanager

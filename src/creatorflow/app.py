@@ -4,14 +4,21 @@ Tree (DESIGN §1), started in this order so each actor's dependencies are up fir
 
     root supervisor (one_for_one)
     ├── store_writer      group commit of every durable write
-    ├── order_scheduler   single writer of orders: classify, state machine, journal, outbox
+    ├── inventory         keyed registry: one actor per seller SKU, the only writer of its stock
+    ├── stock_sync        pushes sellable stock to TikTok (coalesced per SKU, one call per product)
+    ├── inventory_keeper  sweeps expired holds of sleeping SKUs, repairs reserved-count drift
+    ├── stock_watcher     sales velocity + content metrics → viral detection, stock-out
+    │                     forecast, inventory.critical alerts, purchase orders to the supplier
+    ├── order_scheduler   single writer of orders: classify, state machine, journal, outbox;
+    │                     runs the saga (reservation step → inventory)
     ├── order_sync        stored webhooks → batched Get Order Detail → scheduler
     ├── inbox_pump        re-reads unprocessed inbox rows (at start, after overflows, retries)
     ├── webhook_ingress   dedupe → durable insert → hand-off
     └── reconciler        polls Get Order List by update_time (leader only)
 
 Beside the tree: the TikTok client, and the built-in sandbox TikTok Shop when no real TikTok
-is configured (``tiktok_side.py``).
+is configured (``tiktok_side.py``); the supplier client, talking to the built-in sandbox
+supplier (mounted at ``/sandbox/supplier``) when no supplier URL is configured.
 
 Shutdown (SIGTERM/SIGINT, or leaving :func:`open_service`): stop accepting webhooks (503),
 wait for admitted webhooks to be answered, stop the HTTP server, then seal and drain the
@@ -25,36 +32,54 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
 from creatorflow.actors.inbox_pump import InboxPump
 from creatorflow.actors.ingress import IngressMsg, Kick, Process, WebhookIngress
-from creatorflow.actors.order_scheduler import OrderScheduler, SchedulerMsg
+from creatorflow.actors.inventory import (
+    InventoryHooks,
+    InventoryMsg,
+    SkuActor,
+    TikTokSkuRef,
+)
+from creatorflow.actors.inventory_keeper import InventoryKeeper, KeeperMsg
+from creatorflow.actors.order_scheduler import OrderScheduler, Requeue, SchedulerMsg
 from creatorflow.actors.order_sync import OrderSync
 from creatorflow.actors.reconciler import ReconcileNow, Reconciler
+from creatorflow.actors.reservation_step import ReservationStep
+from creatorflow.actors.stock_sync import StockLevel, StockSync, StockSyncMsg
+from creatorflow.actors.stock_watcher import (
+    ReorderSettings,
+    SaleObserved,
+    StockWatcher,
+    WatcherMsg,
+)
 from creatorflow.actors.store_writer import StoreWriter, Write
 from creatorflow.adapters.cache import open_cache_from_config
 from creatorflow.adapters.store.postgres import open_postgres_store_from_config
 from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store_from_config
+from creatorflow.adapters.suppliers import HttpSupplierSettings, open_http_supplier
 from creatorflow.adapters.tiktok import CallObserved
 from creatorflow.caching import LayeredCache, open_layered_cache
 from creatorflow.config import Config, load_rules_file, masked
 from creatorflow.domain.automation import RuleSet
 from creatorflow.domain.webhook import topic_name
-from creatorflow.errors import ActorStopped, ConfigError
+from creatorflow.errors import ActorStopped, ConfigError, CreatorFlowError
 from creatorflow.metrics import Metrics, RuntimeCollector
+from creatorflow.metrics_inventory import InventoryMetrics
 from creatorflow.ports import (
     Clock,
     InboxRecord,
     LeaderElection,
     SchemaMigrator,
     Store,
+    Supplier,
     SystemClock,
 )
 from creatorflow.runtime import (
@@ -62,13 +87,16 @@ from creatorflow.runtime import (
     Backoff,
     BreakerState,
     ChildSpec,
+    Registry,
     Restart,
     Strategy,
     Supervisor,
 )
+from creatorflow.sandbox.supplier import SupplierSandbox, SupplierSandboxConfig
 from creatorflow.sandbox.tiktok import PREFIX
 from creatorflow.tiktok_side import TikTokSide, open_tiktok_side
 from creatorflow.web.app import CreatorFlowApp
+from creatorflow.web.inventory import InventoryApi
 from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.orders import OrdersApi
 from creatorflow.web.server import bind_socket, serve_http
@@ -159,6 +187,62 @@ def _without_auto_migrate(config: Config) -> Config:
     )
 
 
+#: Where the built-in sandbox supplier is mounted when ``supplier.base_url`` is empty.
+SUPPLIER_PREFIX = "/sandbox/supplier"
+
+
+@asynccontextmanager
+async def open_supplier(
+    config: Config, clock: Clock
+) -> AsyncIterator[tuple[Supplier, SupplierSandbox | None]]:
+    """The configured supplier; without a ``base_url``, an in-process sandbox supplier (also
+    mounted at :data:`SUPPLIER_PREFIX`), reached through ``httpx.ASGITransport``.
+
+    Raises:
+        ConfigError: a supplier setting out of range.
+    """
+    import httpx
+
+    sc = config.supplier
+    sandbox: SupplierSandbox | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    base_url, api_key = sc.base_url, sc.api_key
+    if not base_url:
+        sandbox = SupplierSandbox(
+            SupplierSandboxConfig(api_key="sandbox-supplier-key", lead_time_s=sc.lead_time_s),
+            clock=clock,
+        )
+        transport = httpx.ASGITransport(app=sandbox)
+        base_url, api_key = "http://sandbox-supplier", "sandbox-supplier-key"
+    try:
+        settings = HttpSupplierSettings(
+            supplier_id=sc.id,
+            base_url=base_url,
+            api_key=api_key,
+            lead_time_s=sc.lead_time_s,
+            timeout_s=sc.timeout_s,
+            max_attempts=sc.max_attempts,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"config: supplier: {exc}") from None
+    async with open_http_supplier(settings, transport=transport) as supplier:
+        log.info("supplier: %s at %s", sc.id, "the built-in sandbox" if sandbox else sc.base_url)
+        yield supplier, sandbox
+
+
+class _ViralBoard:
+    """The viral SKUs as the stock watcher last published them (read by the scheduler)."""
+
+    def __init__(self) -> None:
+        self.skus: frozenset[str] = frozenset()
+
+    def publish(self, skus: frozenset[str]) -> None:
+        self.skus = skus
+
+    def current(self) -> frozenset[str]:
+        return self.skus
+
+
 @dataclass
 class Refs:
     """The refs of the tree that the HTTP layer and tests talk to."""
@@ -167,6 +251,10 @@ class Refs:
     writer: ActorRef[Write]
     scheduler: ActorRef[SchedulerMsg]
     reconciler: ActorRef[ReconcileNow]
+    inventory: Registry[str, InventoryMsg]
+    stock_sync: ActorRef[StockSyncMsg]
+    keeper: ActorRef[KeeperMsg]
+    watcher: ActorRef[WatcherMsg]
 
 
 def _build_tree(
@@ -176,6 +264,7 @@ def _build_tree(
     clock: Clock,
     tiktok: TikTokSide,
     rules: RuleSet,
+    supplier: Supplier,
 ) -> tuple[Supervisor, Refs]:
     rt = config.runtime
     # SQLite has one writer by construction; Postgres runs commits on separate pool connections.
@@ -209,6 +298,155 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
+    ic = config.inventory
+    ss = config.stock_sync
+    inv_metrics = InventoryMetrics(metrics.registry)
+
+    def on_level(sku: str, sellable: int, ref: TikTokSkuRef | None) -> None:
+        if ref is None or not ss.enabled:
+            return
+        try:
+            stock_sync.tell_nowait(StockLevel(sku=sku, sellable=sellable, ref=ref))
+        except CreatorFlowError:
+            pass  # full or stopping: the periodic resync pushes it
+
+    def on_sale(sku: str, qty: int, at_ms: int) -> None:
+        try:
+            watcher.tell_nowait(SaleObserved(sku=sku, qty=qty, at_ms=at_ms))
+        except CreatorFlowError:
+            pass  # full: velocity misses a sale (the reservation itself is durable)
+
+    def on_restock(sku: str, order_ids: Sequence[str]) -> None:
+        try:
+            scheduler.tell_nowait(Requeue(order_ids=tuple(order_ids), boost=True))
+        except CreatorFlowError:
+            pass  # the scheduler's periodic requeue picks backordered orders up
+
+    hooks = InventoryHooks(
+        on_sale=on_sale,
+        on_level=on_level,
+        on_restock=on_restock,
+        on_outcome=inv_metrics.count_reservation,
+    )
+    inventory: Registry[str, InventoryMsg] = Registry(
+        "inventory",
+        lambda sku: SkuActor(
+            sku,
+            writer=writer,
+            reader=store,
+            clock=clock,
+            default_safety_buffer=ic.default_safety_buffer,
+            hooks=hooks,
+        ),
+        mailbox_size=ic.sku_mailbox_size,
+        max_active=ic.max_active_skus,
+        idle_s=ic.idle_s,
+        max_restarts=rt.restart_max,
+        within_s=rt.restart_window_s,
+        backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
+    )
+    root.add_child(inventory, restart=Restart.PERMANENT)
+
+    async def list_levels() -> list[StockLevel]:
+        levels: list[StockLevel] = []
+        after: str | None = None
+        while len(levels) < ss.max_pending_skus:
+            rows = await store.list_skus(after=after, limit=500)
+            for row in rows:
+                if row.product_id and row.sku_id:
+                    ref = TikTokSkuRef(
+                        shop_id=row.shop_id,
+                        product_id=row.product_id,
+                        sku_id=row.sku_id,
+                        warehouse_id=row.warehouse_id,
+                    )
+                    sellable = max(0, row.on_hand - row.reserved - row.safety_buffer)
+                    levels.append(StockLevel(sku=row.sku, sellable=sellable, ref=ref))
+            if len(rows) < 500:
+                break
+            after = rows[-1].sku
+        return levels
+
+    stock_sync: ActorRef[StockSyncMsg] = root.add(
+        ChildSpec(
+            name="stock_sync",
+            factory=lambda: StockSync(
+                tiktok=tiktok.client,
+                debounce_s=ss.debounce_ms / 1000,
+                max_pending=ss.max_pending_skus,
+                max_in_flight=ss.max_calls_in_flight,
+                max_quantity=ss.max_quantity,
+                resync_interval_s=ss.resync_interval_s if ss.enabled else None,
+                list_levels=list_levels,
+                on_push=inv_metrics.count_stock_push,
+            ),
+            mailbox_size=ss.max_pending_skus,
+            restart=Restart.PERMANENT,
+        )
+    )
+    keeper: ActorRef[KeeperMsg] = root.add(
+        ChildSpec(
+            name="inventory_keeper",
+            factory=lambda: InventoryKeeper(
+                reader=store,
+                ask=inventory.ask,
+                tell_nowait=inventory.tell_nowait,
+                clock=clock,
+                sweep_interval_s=ic.sweep_interval_s,
+                sweep_batch=ic.sweep_batch,
+                repair_interval_s=ic.repair_interval_s,
+                on_repair=inv_metrics.count_inventory_repairs,
+            ),
+            mailbox_size=8,
+            restart=Restart.PERMANENT,
+        )
+    )
+    rc = config.reorder
+    viral = _ViralBoard()
+
+    def publish_viral(skus: frozenset[str]) -> None:
+        viral.publish(skus)
+        inv_metrics.viral_skus.set(len(skus))
+
+    def on_viral(sku: str, started: bool) -> None:
+        inv_metrics.alerts.labels("viral" if started else "viral_ended").inc()
+
+    watcher: ActorRef[WatcherMsg] = root.add(
+        ChildSpec(
+            name="stock_watcher",
+            factory=lambda: StockWatcher(
+                ask_sku=inventory.ask,
+                writer=writer,
+                reader=store,
+                clock=clock,
+                supplier_for=lambda sku: supplier,
+                detector=config.viral,
+                reorder=ReorderSettings(
+                    enabled=rc.enabled,
+                    cover_days=rc.cover_days,
+                    safety_s=rc.safety_s,
+                    cooldown_s=rc.cooldown_s,
+                    pack_size=rc.pack_size,
+                    min_qty=rc.min_qty,
+                ),
+                self_ref=lambda: watcher,
+                max_skus=rc.max_skus,
+                tick_s=rc.tick_s,
+                follow_up_s=rc.follow_up_s,
+                on_viral=on_viral,
+                on_purchase_order=lambda outcome: inv_metrics.purchase_orders.labels(outcome).inc(),
+                publish_viral=publish_viral,
+            ),
+            mailbox_size=rc.watcher_mailbox_size,
+            restart=Restart.PERMANENT,
+        )
+    )
+    reservation = ReservationStep(
+        inventory.ask,
+        clock=clock,
+        hold_ttl_s=ic.hold_ttl_s,
+        timeout_s=ic.step_timeout_s,
+    )
     oc = config.orders
 
     def on_transition(before: str, after: str) -> None:
@@ -228,6 +466,9 @@ def _build_tree(
                 queue_capacity=oc.saga_queue_capacity,
                 aging_s=oc.saga_aging_s,
                 on_transition=on_transition,
+                steps=(reservation,),
+                self_ref=lambda: scheduler,
+                viral_skus=viral.current,
             ),
             mailbox_size=oc.scheduler_mailbox_size,
             restart=Restart.PERMANENT,
@@ -305,7 +546,16 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
-    return root, Refs(ingress=ingress, writer=writer, scheduler=scheduler, reconciler=reconciler)
+    return root, Refs(
+        ingress=ingress,
+        writer=writer,
+        scheduler=scheduler,
+        reconciler=reconciler,
+        inventory=inventory,
+        stock_sync=stock_sync,
+        keeper=keeper,
+        watcher=watcher,
+    )
 
 
 @asynccontextmanager
@@ -343,10 +593,11 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 on_call=on_call,
                 on_breaker_change=on_breaker,
             ) as tiktok,
+            open_supplier(config, clock) as (supplier, supplier_sandbox),
         ):
             apps = tiktok.apps
             lifecycle = Lifecycle()
-            root, refs = _build_tree(config, store, metrics, clock, tiktok, rules)
+            root, refs = _build_tree(config, store, metrics, clock, tiktok, rules, supplier)
             ingress, writer = refs.ingress, refs.writer
             metrics.add_runtime_collector(RuntimeCollector(root.stats))
 
@@ -364,6 +615,11 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 retry_after_s=config.http.retry_after_s,
                 timeout_s=config.http.webhook_timeout_s,
             )
+            mounts: dict[str, Any] = {}
+            if tiktok.sandbox is not None:
+                mounts[PREFIX] = tiktok.sandbox
+            if supplier_sandbox is not None:
+                mounts[SUPPLIER_PREFIX] = supplier_sandbox
             web = CreatorFlowApp(
                 webhooks=webhooks,
                 inbox=CachedInbox(store, cache),
@@ -375,7 +631,14 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 ).report,
                 api_token=config.api.token,
                 orders=OrdersApi(orders=store, scheduler=refs.scheduler),
-                mounts={PREFIX: tiktok.sandbox} if tiktok.sandbox is not None else None,
+                inventory=InventoryApi(
+                    ask=refs.inventory.ask,
+                    reader=store,
+                    clock_ms=clock.now_ms,
+                    watcher_tell=refs.watcher.tell_nowait,
+                    watcher_ask=refs.watcher.ask,
+                ),
+                mounts=mounts or None,
                 authorize=AuthorizeEndpoint(tiktok.authorize),
             )
             http_stop = anyio.Event()

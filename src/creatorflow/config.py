@@ -23,6 +23,7 @@ import msgspec
 
 from creatorflow.domain.automation import EMPTY_RULES, RuleSet, load_rules
 from creatorflow.domain.priority import PrioritySettings
+from creatorflow.domain.velocity import DetectorSettings
 from creatorflow.errors import ConfigError
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -129,6 +130,49 @@ class OrdersConfig(Section):
     cache_size: Positive = 100_000
 
 
+class InventoryConfig(Section):
+    max_active_skus: Positive = 10_000
+    idle_s: PositiveFloat = 600.0
+    sku_mailbox_size: Positive = 1024
+    default_safety_buffer: NonNegative = 0
+    hold_ttl_s: PositiveFloat = 1800.0
+    step_timeout_s: PositiveFloat = 10.0
+    sweep_interval_s: PositiveFloat = 30.0
+    sweep_batch: Positive = 1000
+    repair_interval_s: PositiveFloat = 600.0
+
+
+class StockSyncConfig(Section):
+    enabled: bool = True
+    debounce_ms: NonNegativeFloat = 1000.0
+    max_pending_skus: Positive = 100_000
+    max_calls_in_flight: Positive = 4
+    resync_interval_s: PositiveFloat = 900.0
+    max_quantity: Positive = 99_999
+
+
+class ReorderConfig(Section):
+    enabled: bool = True
+    cover_days: NonNegativeFloat = 7.0
+    safety_s: NonNegativeFloat = 86_400.0
+    cooldown_s: Positive = 86_400
+    pack_size: Positive = 1
+    min_qty: Positive = 1
+    tick_s: PositiveFloat = 15.0
+    follow_up_s: PositiveFloat = 60.0
+    max_skus: Positive = 100_000
+    watcher_mailbox_size: Positive = 16_384
+
+
+class SupplierConfig(Section):
+    id: str = "sandbox"
+    base_url: str = ""
+    api_key: str = ""
+    lead_time_s: PositiveFloat = 259_200.0
+    timeout_s: PositiveFloat = 10.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
+
+
 class ApiConfig(Section):
     token: str = ""
 
@@ -162,11 +206,17 @@ class Config(Section):
     ingress: IngressConfig = msgspec.field(default_factory=IngressConfig)
     tiktok: TikTokConfig = msgspec.field(default_factory=TikTokConfig)
     orders: OrdersConfig = msgspec.field(default_factory=OrdersConfig)
+    inventory: InventoryConfig = msgspec.field(default_factory=InventoryConfig)
+    stock_sync: StockSyncConfig = msgspec.field(default_factory=StockSyncConfig)
+    reorder: ReorderConfig = msgspec.field(default_factory=ReorderConfig)
+    supplier: SupplierConfig = msgspec.field(default_factory=SupplierConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     # The [priority] section is the domain's own struct: the scorer takes it as it is.
     priority: PrioritySettings = msgspec.field(default_factory=PrioritySettings)
+    # [viral] is the detector's own struct (domain/velocity.py), like [priority].
+    viral: DetectorSettings = msgspec.field(default_factory=DetectorSettings)
     rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
 
     def tiktok_apps(self) -> list[TikTokApp]:
@@ -192,6 +242,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "CREATORFLOW_TIKTOK_SECRETS_FILE": ("tiktok", "secrets_file"),
     "CREATORFLOW_TIKTOK_BASE_URL": ("tiktok", "base_url"),
     "CREATORFLOW_API_TOKEN": ("api", "token"),
+    "CREATORFLOW_SUPPLIER_API_KEY": ("supplier", "api_key"),
     "CREATORFLOW_BACKEND": ("server", "backend"),
     "CREATORFLOW_SERVER": ("server", "kind"),
     "CREATORFLOW_LOG_LEVEL": ("log", "level"),
@@ -199,7 +250,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
 }
 
 #: Keys whose values are never printed or logged.
-SECRET_KEYS = frozenset({"app_secret", "token"})
+SECRET_KEYS = frozenset({"app_secret", "token", "api_key"})
 
 #: Environment variables that are not config keys (test switches, tooling).
 _NOT_CONFIG = frozenset({"CREATORFLOW_REQUIRE_SERVICES", "CREATORFLOW_CONFIG"})

@@ -381,6 +381,9 @@ class OutboxClaimer(Protocol):
 # store never arbitrates between concurrent writers of one SKU: rows are replaced, last write
 # wins. ``reserved`` on the SKU row is the actor's running total; the reservation rows are the
 # truth it is derived from, and :meth:`InventoryReader.reservation_drift` finds any mismatch.
+# The store enforces the invariant of DESIGN §6.4 as a last line of defence: an ``apply`` with a
+# SKU row outside ``0 <= reserved <= on_hand`` (or a negative buffer), or a reservation or
+# purchase order with ``qty < 1``, is refused whole (StoreError).
 
 ReservationState = Literal["held", "committed", "released", "expired"]
 PurchaseOrderState = Literal["requested", "confirmed", "delivered", "received", "failed"]
@@ -538,9 +541,10 @@ class InventoryReader(Protocol):
 
     async def reservation_drift(self, limit: int) -> list[tuple[str, int, int]]:
         """SKUs whose stored ``reserved`` differs from the sum of their ``held`` rows:
-        ``(sku, stored reserved, sum of held qty)``, SKU ids ascending, at most ``limit``.
+        ``(sku, stored reserved, sum of held qty)``, SKU ids ascending, at most ``limit`` (>= 1).
 
-        A SKU with held rows but no SKU row counts with stored reserved 0.
+        A SKU with held rows but no SKU row counts with stored reserved 0. Raises ValueError for
+        ``limit`` < 1.
         """
         ...
 
@@ -564,7 +568,8 @@ class InventoryReader(Protocol):
         limit: int,
     ) -> list[PurchaseOrderRow]:
         """Up to ``limit`` (>= 1) purchase orders with ids strictly after ``after``, ids
-        ascending; filtered by ``sku`` and by ``states`` (any of them) when given."""
+        ascending; filtered by ``sku`` and by ``states`` (any of them) when given. Raises
+        ValueError for ``limit`` < 1."""
         ...
 
 

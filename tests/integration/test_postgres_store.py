@@ -25,6 +25,8 @@ from creatorflow.adapters.store import (
     open_postgres_store,
     open_postgres_store_from_config,
 )
+from creatorflow.adapters.store import _inventory_rows as shared
+from creatorflow.adapters.store import _pg_inventory as inventory
 from creatorflow.adapters.store._migrate import load_migrations
 from creatorflow.config import StoreConfig
 from creatorflow.errors import ConfigError, StoreError, StoreUnavailable
@@ -198,6 +200,54 @@ async def test_a_newer_database_is_refused(server: Server) -> None:
         )
         with pytest.raises(StoreError, match="newer"):
             await store.migrate()
+
+
+#: Key columns of 0003_inventory: COLLATE "C", so keyset order is bytewise as in SQLite.
+INVENTORY_KEYS = {
+    ("skus", "sku"),
+    ("reservations", "order_id"),
+    ("reservations", "sku"),
+    ("stock_events", "sku"),
+    ("stock_event_seqs", "sku"),
+    ("purchase_orders", "po_id"),
+    ("purchase_orders", "sku"),
+    ("purchase_orders", "state"),
+}
+
+
+async def test_inventory_keys_are_bytewise_and_reads_use_their_indexes(server: Server) -> None:
+    async with server.open():
+        pass  # migrated
+    collations = await server.admin.fetch(
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+        "WHERE table_schema = $1",
+        server.schema,
+    )
+    found = {(r[0], r[1]): r[2] for r in collations}
+    assert {found[key] for key in INVENTORY_KEYS} == {"C"}
+    reads = [
+        (inventory.HELD_RESERVATIONS, ("s",), "reservations_held_by_sku"),
+        (inventory.ORDER_RESERVATIONS, ("o",), "reservations_pkey"),
+        (inventory.EXPIRED_HOLDS, (1, 10), "reservations_held_by_expiry"),
+        (inventory.STOCK_EVENTS_BEFORE, ("s", 5, 10), "stock_events_pkey"),
+        (shared.dialect(shared.list_skus_sql("a", 3), "$"), ("a", 3, 10), "skus_pkey"),
+        (
+            shared.dialect(shared.purchase_orders_sql("s", [], "p", any_array=True)[0], "$"),
+            ("s", "p", 10),
+            "purchase_orders_by_sku",
+        ),
+    ]
+    async with server.admin.transaction():
+        # Empty tables: forbid the sequential scans and sorts the planner would pick for them,
+        # so the plan shows whether an index can serve the query (partial-index predicates
+        # included) in the order asked.
+        await server.admin.execute(f'SET LOCAL search_path = "{server.schema}"')
+        await server.admin.execute("SET LOCAL enable_seqscan = off")
+        await server.admin.execute("SET LOCAL enable_sort = off")
+        for sql, params, index in reads:
+            plan = " ".join(row[0] for row in await server.admin.fetch(f"EXPLAIN {sql}", *params))
+            assert f"Index Scan using {index}" in plan or f"Backward using {index}" in plan, plan
+            assert "Sort" not in plan, plan
 
 
 # --------------------------------------------------------------------------- leader election

@@ -4,6 +4,8 @@ Inbox:   Observe (a snapshot read from the TikTok API; asked by order sync and t
          answered once the order is durable, or with the error: StoreUnavailable, DomainError
          for an order that cannot be read)
          | Command (asked by the API: hold / release / retry one order)
+         | Advance (told by this actor's own saga steps: the moves a step decided)
+         | Requeue (told: run the saga again for these orders, e.g. stock arrived)
 Replies: Command → :class:`CommandResult`; InvalidTransition or KeyError as errors
 State:   a bounded LRU of (state, TikTok update_time) per order, rebuilt from the store on a
          miss (this actor is the only writer of orders, so the cache cannot go stale); the
@@ -17,10 +19,16 @@ new order is classified (rules + priority) at once; every transition is validate
 machine, journaled, and its event (``order.created`` / ``order.updated``) written to the outbox
 in the same transaction as the order row (one ``Write`` per order, so a refused one fails alone).
 
-Saga seam: after a change is durable, the order is queued by priority; the queue is served by
-the :class:`SagaStep` objects given at construction, in order, with at most ``max_steps_in_flight``
-steps running at once. None exist yet: reservation (inventory) and labels (shipping) come as
-steps with the issues that build them.
+Saga: after a change is durable, the order is queued by priority; the queue is served by the
+:class:`SagaStep` objects given at construction, in order, with at most ``max_steps_in_flight``
+orders in their steps at once and never one order twice at once (a change that arrives while
+an order's steps run queues it again when they finish). A step does its side effects (reserve
+stock, buy a label) and returns the moves it wants (``RESERVE``, ``BACKORDER`` …); the scheduler
+applies them as an :class:`Advance` message, like any change: validated from the state the step
+saw (a stale advance is dropped), journaled, with its ``order.updated`` event. Steps run again
+whenever the order changes, so a step must be idempotent. On start, and every
+``requeue_interval_s``, orders left waiting in ``classified`` or ``backordered`` (a crash mid-step,
+stock that arrived while their SKU actor was asleep) are queued again.
 """
 
 from __future__ import annotations
@@ -79,7 +87,25 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
     state: str
 
 
-SchedulerMsg = Observe | Command
+class Advance(msgspec.Struct, frozen=True, kw_only=True, tag="advance"):
+    """Moves a saga step decided for an order it saw in ``from_state`` (told)."""
+
+    order_id: str
+    from_state: str
+    moves: tuple[tuple[OrderEvent, str], ...]
+
+
+class Requeue(msgspec.Struct, frozen=True, kw_only=True, tag="requeue"):
+    """Run the saga again for these orders (told); ``boost`` serves them as HIGH."""
+
+    order_ids: tuple[str, ...]
+    boost: bool = False
+
+
+SchedulerMsg = Observe | Command | Advance | Requeue
+
+#: A saga step's decision: ``(event, why)`` moves, applied in order.
+Moves = Sequence[tuple[OrderEvent, str]]
 
 
 class OrderDoc(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,11 +117,15 @@ class OrderDoc(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SagaStep(Protocol):
-    """One step of the per-order saga (reservation, label …). Must be idempotent."""
+    """One step of the per-order saga (reservation, label …). Must be idempotent.
+
+    Returns the moves the order should make (empty: none); later steps of the same run see
+    the order as it was, the moves are applied after the last step.
+    """
 
     name: str
 
-    async def run(self, order_id: str, doc: OrderDoc, state: OrderState) -> None: ...
+    async def run(self, order_id: str, doc: OrderDoc, state: OrderState) -> Moves: ...
 
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -125,6 +155,10 @@ class OrderScheduler(Actor[SchedulerMsg]):
         aging_s: float = 60.0,
         max_steps_in_flight: int = 8,
         on_transition: Callable[[str, str], None] | None = None,
+        viral_skus: Callable[[], frozenset[str]] = frozenset,
+        self_ref: Callable[[], ActorRef[SchedulerMsg]] | None = None,
+        requeue_interval_s: float = 60.0,
+        requeue_batch: int = 500,
     ) -> None:
         self._writer = writer
         self._orders = orders
@@ -138,6 +172,16 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._queues: AgingQueues[str] = AgingQueues(capacity=queue_capacity, aging_s=aging_s)
         self._step_slots = anyio.Semaphore(max_steps_in_flight)
         self._on_transition = on_transition
+        self._viral_skus = viral_skus
+        self._self_ref = self_ref
+        self._requeue_interval_s = requeue_interval_s
+        self._requeue_batch = requeue_batch
+        self._running: set[str] = set()  # orders in their steps (<= max_steps_in_flight)
+        self._rerun: dict[str, PriorityLevel] = {}  # changed while running (<= the same)
+
+    async def on_start(self) -> None:
+        if self._steps:
+            self.start_daemon(self._requeue_loop)
 
     # ------------------------------------------------------------------ messages
 
@@ -149,6 +193,11 @@ class OrderScheduler(Actor[SchedulerMsg]):
         commands: list[Envelope[SchedulerMsg]] = []
         for env in batch:
             msg = env.msg
+            if isinstance(msg, Requeue):
+                level = PriorityLevel.HIGH if msg.boost else None
+                for order_id in msg.order_ids:
+                    await self._requeue(order_id, level)
+                continue
             if isinstance(msg, Observe):
                 askers.setdefault(msg.order.id, []).append(env)
                 seen = latest.get(msg.order.id)
@@ -187,8 +236,12 @@ class OrderScheduler(Actor[SchedulerMsg]):
                 else:
                     env.fail(error)
         for env in commands:  # after the snapshots: a command sees what they wrote
-            assert isinstance(env.msg, Command)
+            assert isinstance(env.msg, Command | Advance)
             try:
+                if isinstance(env.msg, Advance):
+                    await self._advance(env.msg)
+                    env.reply(None)
+                    continue
                 ops, known, level = await self._plan_command(env.msg)
                 reply = await self._writer.request(Write(ops=tuple(ops)))
                 error = await self._settle(env.msg.order_id, reply, known, level)
@@ -254,7 +307,9 @@ class OrderScheduler(Actor[SchedulerMsg]):
         now_ms = self._clock.now_ms()
         buyer = order.buyer_user_id
         earlier = (self._buyers.peek(buyer) or 0) - (0 if known is None else 1) if buyer else 0
-        context = PriorityContext(buyer_order_count=lambda _buyer: max(0, earlier))
+        context = PriorityContext(
+            buyer_order_count=lambda _buyer: max(0, earlier), viral_skus=self._viral_skus()
+        )
         result = classify(
             order, now_ms // 1000, rules=self._rules, context=context, settings=self._settings
         )
@@ -306,6 +361,30 @@ class OrderScheduler(Actor[SchedulerMsg]):
             self._outbox("order.updated", cmd.order_id, state, doc.order.tiktok_status, now_ms)
         )
         return ops, (state, update_time, doc.order.tiktok_status), doc.priority.level
+
+    async def _advance(self, msg: Advance) -> None:
+        """Apply a step's moves if the order is still where the step saw it."""
+        known, doc = await self._current(msg.order_id)
+        if known is None or str(known[0]) != msg.from_state or not msg.moves:
+            return  # changed since the step ran: the change queued it again
+        if doc is None:
+            row = await self._orders.get_order(msg.order_id)
+            if row is None:
+                return
+            doc = _DOC.decode(row.doc)
+        state, update_time, status = known
+        events: list[tuple[OrderState | None, OrderState, str]] = []
+        for event, why in msg.moves:
+            state = self._move(state, event, events, why)
+        now_ms = self._clock.now_ms()
+        ops = self._ops(doc.order, doc, state, status, update_time, now_ms, events)
+        ops.append(self._outbox("order.updated", msg.order_id, state, status, now_ms))
+        reply = await self._writer.request(Write(ops=tuple(ops)))
+        error = await self._settle(
+            msg.order_id, reply, (state, update_time, status), doc.priority.level
+        )
+        if error is not None:
+            raise error
 
     def _move(
         self,
@@ -383,9 +462,42 @@ class OrderScheduler(Actor[SchedulerMsg]):
 
     # ------------------------------------------------------------------ the saga queue
 
+    async def _requeue(self, order_id: str, level: PriorityLevel | None) -> None:
+        if level is None:
+            row = await self._orders.get_order(order_id)
+            if row is None:
+                return
+            level = PriorityLevel(row.priority)
+        self._enqueue(order_id, level)
+
+    async def _requeue_loop(self) -> None:
+        """Queue orders waiting in ``classified`` / ``backordered`` again (see the docstring)."""
+        while True:
+            for state in (OrderState.CLASSIFIED, OrderState.BACKORDERED):
+                after: str | None = None
+                while True:
+                    try:
+                        rows = await self._orders.list_orders(
+                            state=str(state), after=after, limit=self._requeue_batch
+                        )
+                    except AdapterError as exc:
+                        log.warning("requeue: store unavailable: %s", exc)
+                        break
+                    for row in rows:
+                        if row.order_id not in self._running:
+                            self._enqueue(row.order_id, PriorityLevel(row.priority))
+                    self._serve_queue()
+                    if len(rows) < self._requeue_batch or len(self._queues) > self._requeue_batch:
+                        break
+                    after = rows[-1].order_id
+            await anyio.sleep(self._requeue_interval_s)
+
     def _enqueue(self, order_id: str, level: PriorityLevel) -> None:
         if not self._steps:
-            return  # nothing to run yet (see the module docstring)
+            return  # no saga steps configured
+        if order_id in self._running:
+            self._rerun[order_id] = level  # runs again when its current steps finish
+            return
         if not self._queues.push(order_id, level, self._clock.now_ms() / 1000):
             log.warning("saga queue %s full; order %s waits for its next snapshot", level, order_id)
 
@@ -396,7 +508,11 @@ class OrderScheduler(Actor[SchedulerMsg]):
             queued = self._queues.pop(self._clock.now_ms() / 1000)
             if queued is None:
                 return
+            if queued.item in self._running:
+                self._rerun[queued.item] = queued.level
+                continue
             self._step_slots.acquire_nowait()
+            self._running.add(queued.item)
             self.start_background(self._run_steps, queued.item)
 
     async def _run_steps(self, order_id: str) -> None:
@@ -405,22 +521,34 @@ class OrderScheduler(Actor[SchedulerMsg]):
             if row is None:
                 return
             doc = _DOC.decode(row.doc)
+            moves: list[tuple[OrderEvent, str]] = []
             for step in self._steps:
-                await step.run(order_id, doc, OrderState(row.state))
+                moves.extend(await step.run(order_id, doc, OrderState(row.state)))
+            if moves and self._self_ref is not None:
+                await self._self_ref().tell(
+                    Advance(order_id=order_id, from_state=row.state, moves=tuple(moves))
+                )
         except Exception:
             log.exception("saga step failed for order %s", order_id)
         finally:
+            self._running.discard(order_id)
             self._step_slots.release()
+            level = self._rerun.pop(order_id, None)
+            if level is not None:
+                self._enqueue(order_id, level)
             self._serve_queue()
 
 
 __all__ = [
+    "Advance",
     "Command",
     "CommandResult",
     "InvalidTransition",
+    "Moves",
     "Observe",
     "OrderDoc",
     "OrderScheduler",
+    "Requeue",
     "SagaStep",
     "SchedulerMsg",
 ]

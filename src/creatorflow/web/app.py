@@ -10,6 +10,8 @@ GET      /metrics                       Prometheus text format
 GET      /status                        aggregated health: ok / degraded / down per component
 GET      /api/webhooks/{notification}   what became of one webhook (bearer token)
 *        /api/orders…                   the orders API, see ``orders.py`` (bearer token)
+*        /api/inventory…, /api/purchase-orders, /api/content-metrics
+                                        the inventory API, see ``inventory.py`` (bearer token)
 POST     /api/tiktok/authorize      connect a seller with a TikTok auth code (bearer token)
 *        /sandbox/tiktok…               the built-in sandbox TikTok Shop (when mounted)
 =======  =============================  =============================================
@@ -31,6 +33,7 @@ from creatorflow.errors import AdapterError
 from creatorflow.metrics import CONTENT_TYPE, Metrics
 from creatorflow.ports import InboxReader
 from creatorflow.web._http import Receive, Scope, Send, header, respond, respond_error, respond_json
+from creatorflow.web.inventory import InventoryApi
 from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.orders import OrdersApi
 from creatorflow.web.webhooks import WebhookEndpoint
@@ -58,6 +61,7 @@ class CreatorFlowApp:
         status: StatusCheck,
         api_token: str,
         orders: OrdersApi | None = None,
+        inventory: InventoryApi | None = None,
         mounts: dict[str, Handler] | None = None,
         authorize: Handler | None = None,
     ) -> None:
@@ -68,6 +72,7 @@ class CreatorFlowApp:
         self._readiness = readiness
         self._status = status
         self._orders = orders  # None: the /api/orders routes answer 404
+        self._inventory = inventory  # None: the inventory routes answer 404
         # Other ASGI apps served under a path prefix (the built-in sandbox TikTok Shop).
         self._mounts = tuple((mounts or {}).items())
         self._token = f"Bearer {api_token}".encode() if api_token else b""
@@ -115,6 +120,9 @@ class CreatorFlowApp:
                 return
             if self._orders is not None and self._orders.handles(path):
                 await self._orders.dispatch(scope, receive, send)
+                return
+            if self._inventory is not None and self._inventory.handles(path):
+                await self._inventory.dispatch(scope, receive, send)
                 return
         known_paths = {p for (_, p) in self._routes}
         if path in known_paths:

@@ -10,11 +10,15 @@ from creatorflow.adapters.store._pg_apply import segments
 from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
+    AppendStockEvent,
     InboxRecord,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutReservation,
     UpsertOrder,
+    UpsertPurchaseOrder,
+    UpsertSku,
     WriteOp,
 )
 
@@ -80,4 +84,71 @@ def test_an_op_that_must_not_move_ahead_starts_a_new_segment() -> None:
         {"AppendOrderEvent": [0]},
         {"UpsertOrder": [1, 2], "MarkInboxFailed": [3]},
         {"MarkInboxProcessed": [4], "InsertInbox": [5]},
+    ]
+
+
+def _decision(order_id: str, sku: str) -> list[WriteOp]:
+    """One reservation decision of an inventory actor, as it reaches the group commit."""
+    return [
+        PutReservation(
+            order_id=order_id,
+            sku=sku,
+            qty=1,
+            state="held",
+            expires_at_ms=None,
+            created_at_ms=1,
+            updated_at_ms=1,
+        ),
+        UpsertSku(sku=sku, on_hand=100, reserved=1, safety_buffer=0, updated_at_ms=1),
+        AppendStockEvent(
+            sku=sku, at_ms=1, kind="reserve", order_id=order_id, on_hand=100, reserved=1
+        ),
+    ]
+
+
+def test_decisions_on_one_hot_sku_are_one_statement_per_kind() -> None:
+    # A SKU's journal commutes with its row (separate keys), so decision after decision of one
+    # SKU never starts a new segment: 3 statements for the whole group commit.
+    ops: list[WriteOp] = []
+    for i in range(1000):
+        ops += _decision(f"o{i}", "viral-sku" if i % 10 else f"sku-{i}")
+    [segment] = segments(ops)
+    assert sorted(type(pairs[0][1]).__name__ for pairs in segment.values()) == [
+        "AppendStockEvent",
+        "PutReservation",
+        "UpsertSku",
+    ]
+    assert {len(pairs) for pairs in segment.values()} == {1000}
+
+
+def test_inventory_ops_join_the_order_transitions_of_their_batch() -> None:
+    po = UpsertPurchaseOrder(
+        po_id="po-1",
+        sku="a",
+        supplier_id="s",
+        qty=5,
+        state="requested",
+        created_at_ms=1,
+        expected_at_ms=2,
+        updated_at_ms=1,
+    )
+    ops: list[WriteOp] = [
+        _upsert("o1"),
+        *_decision("o1", "a"),
+        _event("o1"),
+        po,
+        *_decision("o1", "a"),  # the same reservation again (e.g. committed): replaces it
+        _upsert("o2"),
+        _event("o2"),
+        po,
+    ]
+    assert _shape(ops) == [
+        {
+            "UpsertOrder": [0, 9],
+            "AppendOrderEvent": [4, 10],
+            "UpsertSku": [2, 7],
+            "PutReservation": [1, 6],
+            "AppendStockEvent": [3, 8],
+            "UpsertPurchaseOrder": [5, 11],
+        }
     ]

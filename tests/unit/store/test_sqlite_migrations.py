@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from creatorflow.adapters.store import _inventory_rows as shared
 from creatorflow.adapters.store import _migrate, open_sqlite_store
+from creatorflow.adapters.store import _sqlite_inventory as inventory
 from creatorflow.adapters.store._migrate import (
     Migration,
     apply_sqlite_migrations,
@@ -18,6 +20,19 @@ from creatorflow.adapters.store._migrate import (
 from creatorflow.errors import StoreError
 
 pytestmark = pytest.mark.anyio
+
+#: The tables and indexes of 0003_inventory.
+INVENTORY_OBJECTS = {
+    "skus",
+    "reservations",
+    "reservations_held_by_sku",
+    "reservations_held_by_expiry",
+    "stock_events",
+    "stock_event_seqs",
+    "purchase_orders",
+    "purchase_orders_by_sku",
+    "purchase_orders_by_state",
+}
 
 
 def _tables(db: Path) -> set[str]:
@@ -36,6 +51,7 @@ async def test_fresh_database_gets_every_migration_recorded(
         assert await store.schema_version() == latest
         assert await store.migrate() == []  # re-run is a no-op
     assert {"inbox", "inbox_unprocessed", "schema_migrations"} <= _tables(db)
+    assert _tables(db) >= INVENTORY_OBJECTS
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
     assert next((v, n) for v, n, _ in rows) == (1, "init")
@@ -59,7 +75,8 @@ async def test_reopening_a_migrated_database_applies_nothing(
 def test_packaged_migrations_are_numbered_from_one() -> None:
     migrations = load_migrations("sqlite")
     assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
-    assert migrations[0].name == "init"
+    assert [m.name for m in migrations][:3] == ["init", "orders", "inventory"]
+    assert [m.name for m in load_migrations("postgres")] == [m.name for m in migrations]
     assert all(split_statements(m.sql) for m in migrations)
 
 
@@ -121,3 +138,46 @@ def test_misnumbered_migration_files_are_refused(
     monkeypatch.setattr(_migrate, "files", lambda package: tmp_path)
     with pytest.raises(StoreError, match=error):
         load_migrations("sqlite")
+
+
+def _po_sql(sku: str | None, states: list[str], after: str | None) -> str:
+    return shared.dialect(shared.purchase_orders_sql(sku, states, after, any_array=False)[0], "?")
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "index"),
+    [
+        (inventory.HELD_RESERVATIONS, ("s",), "reservations_held_by_sku (sku=?)"),
+        (inventory.ORDER_RESERVATIONS, ("o",), "sqlite_autoindex_reservations_1 (order_id=?)"),
+        (inventory.EXPIRED_HOLDS, (1, 10), "reservations_held_by_expiry"),
+        (inventory.STOCK_EVENTS_LATEST, ("s", 10), "sqlite_autoindex_stock_events_1 (sku=?)"),
+        (
+            inventory.STOCK_EVENTS_BEFORE,
+            ("s", 5, 10),
+            "sqlite_autoindex_stock_events_1 (sku=? AND seq<?)",
+        ),
+        (
+            shared.dialect(shared.list_skus_sql("a", 3), "?"),
+            ("a", 3, 10),
+            "sqlite_autoindex_skus_1 (sku>?)",
+        ),
+        (
+            _po_sql("s", [], "p"),
+            ("s", "p", 10),
+            "purchase_orders_by_sku (sku=? AND po_id>?)",
+        ),
+        (
+            _po_sql(None, ["failed"], None),
+            ("failed", 10),
+            "purchase_orders_by_state (state=?)",
+        ),
+    ],
+)
+def test_inventory_reads_use_the_indexes_of_0003(
+    sql: str, params: tuple[object, ...], index: str
+) -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_sqlite_migrations(conn, load_migrations("sqlite"))
+    plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert f"USING INDEX {index}" in plan
+    assert "TEMP B-TREE" not in plan  # no sort: the index gives the order

@@ -5,16 +5,25 @@ statement per op would cost a round trip each, so the batch is cut into **segmen
 segment runs as one statement per kind of op present, in a fixed kind order::
 
     InsertInbox, MarkInboxProcessed, MarkInboxFailed, UpsertOrder, AppendOrderEvent,
-    AppendOutbox, SetCursor, SaveTokens
+    AppendOutbox, SetCursor, SaveTokens, UpsertSku, PutReservation, AppendStockEvent,
+    UpsertPurchaseOrder
 
 Moving an op ahead of ops of other kinds changes nothing unless they touch the same key (an
-inbox notification id, an order id, an outbox event id, a cursor name, a shop key; an order's
-events touch its order). So an op joins the current segment unless its key was touched there
-by an op of a kind that runs *after* its own kind; then it starts a new segment. Ops of the
-same kind and key in one segment keep their order inside the kind's statement (each run
-function applies repeats as if one after the other). A group commit of order transitions
+inbox notification id, an order id, an outbox event id, a cursor name, a shop key, a SKU, a
+reservation's ``(order id, SKU)``, a purchase order id; an order's events touch its order).
+So an op joins the current segment unless its key was touched there by an op of a kind that
+runs *after* its own kind; then it starts a new segment. Ops of the same kind and key in one
+segment keep their order inside the kind's statement (each run function applies repeats as if
+one after the other). A group commit of order transitions
 ``[UpsertOrder A, AppendOrderEvent A, AppendOutbox a, MarkInboxProcessed n, UpsertOrder B, …]``
 is one segment: four statements however many orders it holds.
+
+A SKU's journal is a key of its own (``("stock", sku)``), apart from its row (``("sku",
+sku)``): a stock event neither reads nor writes ``skus`` (its counter is in
+``stock_event_seqs``), so it commutes with ``UpsertSku``. A group commit of reservation
+decisions ``[PutReservation (o, s), UpsertSku s, AppendStockEvent s]`` per decision is one
+segment, three statements, even when many decisions are of one hot SKU; with one key for both,
+every decision after the first of a SKU would start a segment of its own.
 
 A batch that is one statement and cannot fail half-way runs without ``BEGIN``/``COMMIT`` (one
 statement is its own transaction); anything else runs in one explicit transaction.
@@ -23,7 +32,7 @@ Locks and deadlocks: every statement sorts its keys, so it locks rows in key ord
 concurrent batches touching the same keys in one statement queue up instead of deadlocking.
 Across the statements of one batch locks follow the kind order above; two batches could
 deadlock only by touching the same two orders (or ids) in opposite kinds, which the
-one-owner-per-order rule of the actors avoids. Postgres would then abort one of them
+one-owner-per-order (and per-SKU) rule of the actors avoids. Postgres would then abort one of them
 (StoreUnavailable: nothing applied; the writer's asker retries).
 """
 
@@ -32,6 +41,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Never, cast
 
+from creatorflow.adapters.store._pg_inventory import (
+    append_stock_events,
+    put_reservations,
+    upsert_purchase_orders,
+    upsert_skus,
+)
 from creatorflow.adapters.store._pg_orders import (
     append_events,
     append_outbox,
@@ -44,12 +59,16 @@ from creatorflow.errors import StoreError
 from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
+    AppendStockEvent,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutReservation,
     SaveTokens,
     SetCursor,
     UpsertOrder,
+    UpsertPurchaseOrder,
+    UpsertSku,
     WriteOp,
     WriteResult,
 )
@@ -64,6 +83,10 @@ _KINDS: tuple[type[WriteOp], ...] = (
     AppendOutbox,
     SetCursor,
     SaveTokens,
+    UpsertSku,
+    PutReservation,
+    AppendStockEvent,
+    UpsertPurchaseOrder,
 )
 _RANK = {kind: rank for rank, kind in enumerate(_KINDS)}
 
@@ -91,6 +114,14 @@ def _key(op: WriteOp) -> tuple[str, str]:
             return ("cursor", name)
         case SaveTokens(shop_key=shop_key):
             return ("tokens", shop_key)
+        case UpsertSku(sku=sku):
+            return ("sku", sku)
+        case PutReservation(order_id=oid, sku=sku):
+            return ("reservation", f"{oid}\x00{sku}")
+        case AppendStockEvent(sku=sku):
+            return ("stock", sku)
+        case UpsertPurchaseOrder(po_id=po_id):
+            return ("po", po_id)
         case _:
             _unsupported(op)
 
@@ -130,6 +161,14 @@ async def _apply_run(conn: Any, run: list[WriteOp]) -> Sequence[WriteResult]:
             await set_cursors(conn, cast(list[SetCursor], run))
         case SaveTokens():
             await save_tokens(conn, cast(list[SaveTokens], run))
+        case UpsertSku():
+            return await upsert_skus(conn, cast(list[UpsertSku], run))
+        case PutReservation():
+            return await put_reservations(conn, cast(list[PutReservation], run))
+        case AppendStockEvent():
+            return await append_stock_events(conn, cast(list[AppendStockEvent], run))
+        case UpsertPurchaseOrder():
+            return await upsert_purchase_orders(conn, cast(list[UpsertPurchaseOrder], run))
         case _:
             _unsupported(run[0])
     return [None] * len(run)

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 from typing import Any, Never, cast
 
 from creatorflow.adapters.store._migrate import rollback_quietly
+from creatorflow.adapters.store._sqlite_inventory import (
+    append_stock_event,
+    put_reservation,
+    upsert_purchase_order,
+    upsert_sku,
+)
 from creatorflow.adapters.store._sqlite_orders import (
     SAVE_TOKENS,
     SET_CURSOR,
@@ -23,15 +29,19 @@ from creatorflow.errors import StoreError
 from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
+    AppendStockEvent,
     InboxRecord,
     InboxState,
     InboxStatus,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutReservation,
     SaveTokens,
     SetCursor,
     UpsertOrder,
+    UpsertPurchaseOrder,
+    UpsertSku,
     WriteOp,
     WriteResult,
 )
@@ -140,6 +150,18 @@ def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteRes
                     queue(SET_CURSOR, (name, value, at))
                 case SaveTokens(shop_key=key, doc=doc, updated_at_ms=at):
                     queue(SAVE_TOKENS, (key, doc, at))
+                case UpsertSku():
+                    flush()
+                    results.append(upsert_sku(conn, op))
+                case PutReservation():
+                    flush()
+                    results.append(put_reservation(conn, op))
+                case AppendStockEvent():
+                    flush()
+                    results.append(append_stock_event(conn, op))
+                case UpsertPurchaseOrder():
+                    flush()
+                    results.append(upsert_purchase_order(conn, op))
                 case _:
                     _unsupported(op)
         flush()

@@ -35,13 +35,13 @@ import sniffio
 from creatorflow.adapters.store._migrate import load_migrations
 from creatorflow.adapters.store._pg_apply import apply_ops
 from creatorflow.adapters.store._pg_errors import translating
+from creatorflow.adapters.store._pg_inventory import PgInventorySide
 from creatorflow.adapters.store._pg_leader import PgLeader
 from creatorflow.adapters.store._pg_migrate import (
     advisory_key,
     apply_postgres_migrations,
     pg_schema_version,
 )
-from creatorflow.adapters.store._pg_reads import PgOrderSide
 from creatorflow.adapters.store._pg_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
@@ -60,11 +60,12 @@ TRIO_REFUSED = (
 )
 
 
-class PostgresStore(PgOrderSide):
+class PostgresStore(PgInventorySide):
     """The :class:`~creatorflow.ports.Store`, ``SchemaMigrator`` and ``LeaderElection`` on one
     Postgres schema (the first of ``search_path``). The call wrapper (``_call``), the
     order-side reads and the outbox claim come from
-    :class:`~creatorflow.adapters.store._pg_reads.PgOrderSide`.
+    :class:`~creatorflow.adapters.store._pg_reads.PgOrderSide`, the inventory reads from
+    :class:`~creatorflow.adapters.store._pg_inventory.PgInventorySide`.
 
     Made by :func:`open_postgres_store`, which also closes it. Safe to share between tasks of
     one event loop; concurrent calls use different pooled connections (up to ``max_size``, then

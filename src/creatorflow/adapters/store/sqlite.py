@@ -43,7 +43,7 @@ from creatorflow.adapters.store._sqlite_conn import (
     Synchronous,
     connect,
 )
-from creatorflow.adapters.store._sqlite_reads import SqliteOrderSide
+from creatorflow.adapters.store._sqlite_inventory import SqliteInventorySide
 from creatorflow.adapters.store._sqlite_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
@@ -68,10 +68,11 @@ class SqliteDurability:
     foreign_keys: bool
 
 
-class SqliteStore(SqliteOrderSide):
+class SqliteStore(SqliteInventorySide):
     """The :class:`~creatorflow.ports.Store` (and ``SchemaMigrator``, ``LeaderElection``) on one
     SQLite file. The order-side reads and the outbox claim come from
-    :class:`~creatorflow.adapters.store._sqlite_reads.SqliteOrderSide`.
+    :class:`~creatorflow.adapters.store._sqlite_reads.SqliteOrderSide`, the inventory reads from
+    :class:`~creatorflow.adapters.store._sqlite_inventory.SqliteInventorySide`.
 
     Made by :func:`open_sqlite_store`, which also closes it. Safe to share between tasks of one
     event loop; calls on the same connection queue up in arrival order.

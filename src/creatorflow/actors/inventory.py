@@ -1,0 +1,652 @@
+"""Inventory: one actor per seller SKU (keyed registry), the only writer of that SKU's stock.
+
+Inbox:   Reserve / Release / Commit (the order saga), Adjust / SetStock / GetStock (the API),
+         OpenPurchaseOrder / UpdatePurchaseOrder / ReceivePurchaseOrder (the stock watcher),
+         Sweep (expired holds), Repair (the drift reconciler). All asked except Sweep.
+Replies: :class:`Reservation` for Reserve; :class:`StockView` for the stock messages;
+         :class:`PurchaseOrderRow` (with ``new``) for purchase orders; :class:`RepairReport`.
+         A refused change fails with InventoryRefused; an unknown SKU (GetStock, Adjust …) with
+         KeyError; a write that did not commit with the store's error (StoreUnavailable …).
+State:   :class:`~creatorflow.domain.inventory.SkuStock` (on hand, holds, safety buffer), the
+         SKU's open purchase orders and its TikTok ids; loaded from the store on activation
+         (held reservation rows are the truth; the SKU row's ``reserved`` is re-derived).
+Restart: by the registry on a crash (state rebuilt from the store); after a write that did not
+         commit the actor reloads from the store before its next message.
+Full:    the saga and the API wait (``ask``); ``Sweep`` is told without waiting and dropped
+         when the mailbox is full (the next sweep finds the hold again).
+
+Durability (DESIGN §6.3-6.5): every message of a drained batch is decided in memory, then all
+their changes go to the store writer as **one** ``Write`` (reservation rows, journal rows, the
+SKU row; group-committed with every other actor's writes) and the replies are sent only after
+it committed. One write per SKU is in flight at a time, so a later batch never commits before
+an earlier one. Refusals change nothing and are answered with the batch.
+
+Hooks (all optional, called after the commit, must not block): ``on_sale`` feeds the stock
+watcher's velocity, ``on_level`` the TikTok stock sync, ``on_restock`` the saga (orders that
+were refused stock here, now that more arrived), ``on_outcome`` the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+
+from creatorflow.actors.store_writer import Write
+from creatorflow.domain.inventory import Change, SkuStock
+from creatorflow.domain.inventory import Hold as _Hold
+from creatorflow.errors import InventoryRefused
+from creatorflow.ports import (
+    AppendOutbox,
+    AppendStockEvent,
+    Clock,
+    InventoryReader,
+    PurchaseOrderRow,
+    PurchaseOrderState,
+    PutReservation,
+    UpsertPurchaseOrder,
+    UpsertSku,
+    WriteOp,
+)
+from creatorflow.runtime import Actor, ActorRef, Envelope
+
+log = logging.getLogger("creatorflow.inventory")
+
+#: Purchase-order states that still bring stock (count as "open" for reorder sizing).
+OPEN_PO_STATES: Final[tuple[PurchaseOrderState, ...]] = ("requested", "confirmed", "delivered")
+
+#: Orders remembered per SKU as waiting for stock (refused), for ``on_restock``.
+WAITING_CAPACITY: Final = 1024
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+class TikTokSkuRef(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a seller SKU lives on TikTok (learned from orders or set through the API)."""
+
+    shop_id: str
+    product_id: str
+    sku_id: str
+    warehouse_id: str = ""
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class Reserve(msgspec.Struct, frozen=True, kw_only=True, tag="reserve"):
+    """Hold ``qty`` for ``order_id``; ``expires_at_ms`` for UNPAID / ON_HOLD orders."""
+
+    order_id: str
+    qty: int
+    expires_at_ms: int | None = None
+    tiktok: TikTokSkuRef | None = None
+
+
+class Release(msgspec.Struct, frozen=True, kw_only=True, tag="release"):
+    order_id: str
+    reason: str = ""
+
+
+class Commit(msgspec.Struct, frozen=True, kw_only=True, tag="commit"):
+    """The order shipped; ``qty`` only counts when it holds nothing here."""
+
+    order_id: str
+    qty: int = 0
+    reason: str = ""
+
+
+class Adjust(msgspec.Struct, frozen=True, kw_only=True, tag="adjust"):
+    delta: int
+    reason: str
+
+
+class SetStock(msgspec.Struct, frozen=True, kw_only=True, tag="set_stock"):
+    """Create the SKU or set what is given (on hand from a count, buffer, TikTok ids)."""
+
+    on_hand: int | None = None
+    safety_buffer: int | None = None
+    reason: str = "count"
+    tiktok: TikTokSkuRef | None = None
+
+
+class GetStock(msgspec.Struct, frozen=True, kw_only=True, tag="get_stock"):
+    pass
+
+
+class Sweep(msgspec.Struct, frozen=True, kw_only=True, tag="sweep"):
+    """Expire what is due (told by the sweeper)."""
+
+
+class Repair(msgspec.Struct, frozen=True, kw_only=True, tag="repair"):
+    """Re-derive ``reserved`` from the stored held rows; report and fix any drift."""
+
+
+class OpenPurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="open_po"):
+    """Record a purchase order (state ``requested``) before it is placed; idempotent by po_id.
+
+    ``alert``: an ``inventory.critical`` event payload written in the same transaction.
+    """
+
+    po_id: str
+    supplier_id: str
+    qty: int
+    expected_at_ms: int
+    alert: dict[str, Any] | None = None
+
+
+class UpdatePurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="update_po"):
+    po_id: str
+    state: PurchaseOrderState
+    expected_at_ms: int = 0
+    detail: dict[str, Any] | None = None
+
+
+class ReceivePurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="receive_po"):
+    """The supplier delivered ``qty`` units of the order: on hand rises once, however often."""
+
+    po_id: str
+    qty: int
+
+
+InventoryMsg = (
+    Reserve
+    | Release
+    | Commit
+    | Adjust
+    | SetStock
+    | GetStock
+    | Sweep
+    | Repair
+    | OpenPurchaseOrder
+    | UpdatePurchaseOrder
+    | ReceivePurchaseOrder
+)
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class Reservation(msgspec.Struct, frozen=True, kw_only=True):
+    """Reply to :class:`Reserve` (outcomes as in ``domain.inventory.ReserveResult``)."""
+
+    sku: str
+    outcome: Literal["reserved", "held", "committed", "refused"]
+    qty: int
+    available: int
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "refused"
+
+
+class StockView(msgspec.Struct, frozen=True, kw_only=True):
+    """One SKU as the API shows it (live, from its actor)."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    sellable: int
+    safety_buffer: int
+    holds: int
+    open_po_qty: int
+    shop_id: str = ""
+    product_id: str = ""
+    sku_id: str = ""
+    warehouse_id: str = ""
+
+
+class PurchaseOrderReply(msgspec.Struct, frozen=True, kw_only=True):
+    order: PurchaseOrderRow
+    new: bool
+
+
+class RepairReport(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    reserved_before: int
+    reserved_after: int
+    expired: int
+    repaired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryHooks:
+    """Callbacks after each commit (see the module docstring); defaults do nothing."""
+
+    on_sale: Callable[[str, int, int], None] = lambda sku, qty, at_ms: None
+    on_level: Callable[[str, int, TikTokSkuRef | None], None] = lambda sku, sellable, ref: None
+    on_restock: Callable[[str, Sequence[str]], None] = lambda sku, orders: None
+    on_outcome: Callable[[str], None] = lambda outcome: None
+
+
+_NO_HOOKS: Final = InventoryHooks()
+
+
+class SkuActor(Actor[InventoryMsg]):
+    """See the module docstring. ``writer`` None: no durability (benchmarks only)."""
+
+    max_batch = 512
+
+    def __init__(
+        self,
+        sku: str,
+        *,
+        writer: ActorRef[Write] | None,
+        reader: InventoryReader | None,
+        clock: Clock,
+        default_safety_buffer: int = 0,
+        hooks: InventoryHooks = _NO_HOOKS,
+    ) -> None:
+        self.sku = sku
+        self._writer = writer
+        self._reader = reader
+        self._clock = clock
+        self._default_buffer = default_safety_buffer
+        self._hooks = hooks
+        self._stock: SkuStock | None = None
+        self._exists = False
+        self._ref: TikTokSkuRef | None = None
+        self._pos: dict[str, PurchaseOrderRow] = {}
+        self._waiting: OrderedDict[str, None] = OrderedDict()
+        self._stored_reserved = 0
+
+    # ------------------------------------------------------------------ loading
+
+    async def on_start(self) -> None:
+        await self._load()
+
+    async def _load(self) -> None:
+        self._stock = None
+        if self._reader is None:
+            self._stock = SkuStock(self.sku, safety_buffer=self._default_buffer)
+            return
+        row = await self._reader.get_sku(self.sku)
+        held = await self._reader.held_reservations(self.sku)
+        pos = await self._reader.purchase_orders(sku=self.sku, states=OPEN_PO_STATES, limit=1000)
+        holds = [
+            _Hold(
+                order_id=r.order_id,
+                qty=r.qty,
+                expires_at_ms=r.expires_at_ms,
+                created_at_ms=r.created_at_ms,
+            )
+            for r in held
+        ]
+        on_hand = 0 if row is None else row.on_hand
+        buffer = self._default_buffer if row is None else row.safety_buffer
+        # Built without the on-hand check: a store that drifted is loaded as it is, then repaired.
+        stock = SkuStock(self.sku, on_hand=0, safety_buffer=buffer, holds=holds)
+        stock.on_hand = on_hand
+        self._stock = stock
+        self._exists = row is not None
+        self._stored_reserved = 0 if row is None else row.reserved
+        if row is not None and row.product_id:
+            self._ref = TikTokSkuRef(
+                shop_id=row.shop_id,
+                product_id=row.product_id,
+                sku_id=row.sku_id,
+                warehouse_id=row.warehouse_id,
+            )
+        self._pos = {po.po_id: po for po in pos}
+        if stock.reserved > stock.on_hand:
+            log.error(
+                "sku %s loaded with reserved %d > on hand %d (store drifted)",
+                self.sku,
+                stock.reserved,
+                stock.on_hand,
+            )
+
+    # ------------------------------------------------------------------ messages
+
+    async def handle_batch(self, batch: list[Envelope[InventoryMsg]]) -> None:
+        if self._stock is None or any(isinstance(env.msg, Repair) for env in batch):
+            await self._load()
+        stock = self._stock
+        assert stock is not None
+        now_ms = self._clock.now_ms()
+        sellable_before = stock.sellable if self._exists else None
+        ref_before = self._ref
+        existed = self._exists
+        changes: list[Change] = []
+        extra: list[WriteOp] = []
+        answers: list[tuple[Envelope[InventoryMsg], object, BaseException | None]] = []
+        sales: list[tuple[int, int]] = []
+        for env in batch:
+            if not isinstance(env.msg, Repair):  # Repair compares before expiring
+                changes.extend(stock.expire(now_ms))  # journaled even if the message is refused
+            try:
+                value = self._decide(env.msg, stock, now_ms, changes, extra, sales)
+            except (InventoryRefused, KeyError) as exc:
+                answers.append((env, None, exc))
+            else:
+                answers.append((env, value, None))
+        dirty = bool(changes) or bool(extra) or self._ref != ref_before or self._exists != existed
+        if dirty and self._writer is not None:
+            ops = self._ops(stock, changes, now_ms) + extra
+            try:
+                await self._writer.ask(Write(ops=tuple(ops)))
+            except Exception as exc:
+                # Nothing of this batch is durable: forget it (reload before the next message).
+                log.warning("sku %s: batch not written: %s", self.sku, exc)
+                self._stock = None
+                for env, _, _ in answers:
+                    env.fail(exc)
+                return
+        if dirty:
+            self._stored_reserved = stock.reserved
+        for env, value, error in answers:
+            if error is not None:
+                env.fail(error)
+            else:
+                env.reply(value)
+        self._notify(stock, sellable_before, ref_before, sales)
+
+    def _decide(
+        self,
+        msg: InventoryMsg,
+        stock: SkuStock,
+        now_ms: int,
+        changes: list[Change],
+        extra: list[WriteOp],
+        sales: list[tuple[int, int]],
+    ) -> object:
+        if isinstance(msg, Reserve):
+            if msg.tiktok is not None and msg.tiktok != self._ref and self._exists:
+                self._ref = msg.tiktok
+            result = stock.reserve(msg.order_id, msg.qty, now_ms, expires_at_ms=msg.expires_at_ms)
+            changes.extend(result.changes)
+            outcome = result.outcome
+            if outcome == "refused":
+                self._waiting[msg.order_id] = None
+                self._waiting.move_to_end(msg.order_id)
+                while len(self._waiting) > WAITING_CAPACITY:
+                    self._waiting.popitem(last=False)
+            else:
+                self._waiting.pop(msg.order_id, None)
+                if outcome == "reserved":
+                    sales.append((result.qty, now_ms))
+            self._hooks.on_outcome(outcome)
+            return Reservation(
+                sku=self.sku, outcome=outcome, qty=result.qty, available=result.available
+            )
+        if isinstance(msg, Release):
+            # A refused order stays waiting: its own compensating release must not drop it.
+            changes.extend(stock.release(msg.order_id, now_ms, reason=msg.reason))
+            return self._view(stock)
+        if isinstance(msg, Commit):
+            changes.extend(stock.commit(msg.order_id, now_ms, qty=msg.qty, reason=msg.reason))
+            return self._view(stock)
+        if isinstance(msg, GetStock):
+            self._require()
+            return self._view(stock)
+        if isinstance(msg, Sweep):  # the batch loop expired what was due
+            return None
+        if isinstance(msg, Adjust):
+            self._require()
+            changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))
+            return self._view(stock)
+        if isinstance(msg, SetStock):
+            if msg.safety_buffer is not None and msg.safety_buffer < 0:
+                raise InventoryRefused("negative", f"{self.sku}: safety_buffer must be >= 0")
+            if msg.on_hand is not None:  # may be refused: before anything else changes
+                changes.extend(stock.set_on_hand(msg.on_hand, now_ms, reason=msg.reason))
+            if msg.safety_buffer is not None:
+                stock.set_safety_buffer(msg.safety_buffer)
+            if msg.tiktok is not None:
+                self._ref = msg.tiktok
+            if not self._exists or msg.safety_buffer is not None:
+                self._exists = True
+                extra.append(self._sku_row(stock, now_ms))  # buffer-only changes need a row
+            return self._view(stock)
+        if isinstance(msg, Repair):
+            return self._repair(stock, now_ms, changes)
+        if isinstance(msg, OpenPurchaseOrder):
+            return self._open_po(msg, now_ms, extra)
+        if isinstance(msg, UpdatePurchaseOrder):
+            return self._update_po(msg, now_ms, extra)
+        return self._receive_po(msg, stock, now_ms, changes, extra)
+
+    def _require(self) -> None:
+        if not self._exists:
+            raise KeyError(self.sku)
+
+    # ------------------------------------------------------------------ repair, POs
+
+    def _repair(self, stock: SkuStock, now_ms: int, changes: list[Change]) -> RepairReport:
+        # handle_batch reloaded the stock from the store: ``reserved`` is now the sum of the
+        # held rows, ``_stored_reserved`` what the SKU row said.
+        before = self._stored_reserved
+        drift = before != stock.reserved
+        if drift:
+            log.warning(
+                "sku %s: stored reserved %d, held rows say %d; repaired",
+                self.sku,
+                before,
+                stock.reserved,
+            )
+            changes.append(
+                Change(
+                    kind="repair",
+                    delta_reserved=stock.reserved - before,
+                    on_hand=stock.on_hand,
+                    reserved=stock.reserved,
+                    reason="reserved re-derived from held reservations",
+                )
+            )
+        expired = stock.expire(now_ms)
+        changes.extend(expired)
+        return RepairReport(
+            sku=self.sku,
+            reserved_before=before,
+            reserved_after=stock.reserved,
+            expired=len(expired),
+            repaired=drift,
+        )
+
+    def _open_po(
+        self, msg: OpenPurchaseOrder, now_ms: int, extra: list[WriteOp]
+    ) -> PurchaseOrderReply:
+        existing = self._pos.get(msg.po_id)
+        if existing is not None:
+            return PurchaseOrderReply(order=existing, new=False)
+        if msg.qty < 1:
+            raise InventoryRefused("bad_quantity", f"{self.sku}: purchase order qty < 1")
+        row = PurchaseOrderRow(
+            po_id=msg.po_id,
+            sku=self.sku,
+            supplier_id=msg.supplier_id,
+            qty=msg.qty,
+            state="requested",
+            created_at_ms=now_ms,
+            expected_at_ms=msg.expected_at_ms,
+            updated_at_ms=now_ms,
+        )
+        self._pos[msg.po_id] = row
+        extra.append(_po_op(row))
+        if msg.alert is not None:
+            extra.append(
+                AppendOutbox(
+                    event_id=f"inventory.critical:{msg.po_id}",
+                    topic="inventory.critical",
+                    key=self.sku,
+                    payload=_ENCODE(msg.alert),
+                    created_at_ms=now_ms,
+                )
+            )
+        return PurchaseOrderReply(order=row, new=True)
+
+    def _update_po(
+        self, msg: UpdatePurchaseOrder, now_ms: int, extra: list[WriteOp]
+    ) -> PurchaseOrderReply:
+        row = self._pos.get(msg.po_id)
+        if row is None:
+            raise KeyError(msg.po_id)
+        if row.state == msg.state and (
+            not msg.expected_at_ms or msg.expected_at_ms == row.expected_at_ms
+        ):
+            return PurchaseOrderReply(order=row, new=False)
+        row = msgspec.structs.replace(
+            row,
+            state=msg.state,
+            expected_at_ms=msg.expected_at_ms or row.expected_at_ms,
+            updated_at_ms=now_ms,
+            detail=row.detail if msg.detail is None else _ENCODE(msg.detail),
+        )
+        if msg.state in OPEN_PO_STATES:
+            self._pos[msg.po_id] = row
+        else:
+            self._pos.pop(msg.po_id, None)
+        extra.append(_po_op(row))
+        return PurchaseOrderReply(order=row, new=False)
+
+    def _receive_po(
+        self,
+        msg: ReceivePurchaseOrder,
+        stock: SkuStock,
+        now_ms: int,
+        changes: list[Change],
+        extra: list[WriteOp],
+    ) -> StockView:
+        row = self._pos.get(msg.po_id)
+        if row is None:  # unknown here, or already received: idempotent
+            return self._view(stock)
+        if msg.qty < 0:
+            raise InventoryRefused("bad_quantity", f"{self.sku}: received qty < 0")
+        if msg.qty:
+            changes.extend(
+                stock.adjust(msg.qty, now_ms, reason=f"purchase order {msg.po_id}", kind="receive")
+            )
+        self._exists = True
+        received = msgspec.structs.replace(row, state="received", updated_at_ms=now_ms)
+        del self._pos[msg.po_id]
+        extra.append(_po_op(received))
+        return self._view(stock)
+
+    # ------------------------------------------------------------------ output
+
+    def _view(self, stock: SkuStock) -> StockView:
+        ref = self._ref
+        return StockView(
+            sku=self.sku,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            available=stock.available,
+            sellable=stock.sellable,
+            safety_buffer=stock.safety_buffer,
+            holds=stock.hold_count,
+            open_po_qty=sum(po.qty for po in self._pos.values()),
+            shop_id="" if ref is None else ref.shop_id,
+            product_id="" if ref is None else ref.product_id,
+            sku_id="" if ref is None else ref.sku_id,
+            warehouse_id="" if ref is None else ref.warehouse_id,
+        )
+
+    def _sku_row(self, stock: SkuStock, now_ms: int) -> UpsertSku:
+        ref = self._ref
+        return UpsertSku(
+            sku=self.sku,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            safety_buffer=stock.safety_buffer,
+            shop_id="" if ref is None else ref.shop_id,
+            product_id="" if ref is None else ref.product_id,
+            sku_id="" if ref is None else ref.sku_id,
+            warehouse_id="" if ref is None else ref.warehouse_id,
+            updated_at_ms=now_ms,
+        )
+
+    def _ops(self, stock: SkuStock, changes: list[Change], now_ms: int) -> list[WriteOp]:
+        ops: list[WriteOp] = []
+        for change in changes:
+            hold = change.hold
+            if hold is not None and change.hold_state is not None:
+                ops.append(
+                    PutReservation(
+                        order_id=hold.order_id,
+                        sku=self.sku,
+                        qty=hold.qty,
+                        state=change.hold_state,
+                        expires_at_ms=hold.expires_at_ms,
+                        created_at_ms=hold.created_at_ms,
+                        updated_at_ms=now_ms,
+                    )
+                )
+            ops.append(
+                AppendStockEvent(
+                    sku=self.sku,
+                    at_ms=now_ms,
+                    kind=change.kind,
+                    order_id=change.order_id,
+                    delta_on_hand=change.delta_on_hand,
+                    delta_reserved=change.delta_reserved,
+                    on_hand=change.on_hand,
+                    reserved=change.reserved,
+                    reason=change.reason,
+                )
+            )
+        if self._exists or stock.reserved or stock.on_hand:
+            self._exists = True
+            ops.append(self._sku_row(stock, now_ms))
+        return ops
+
+    def _notify(
+        self,
+        stock: SkuStock,
+        sellable_before: int | None,
+        ref_before: TikTokSkuRef | None,
+        sales: list[tuple[int, int]],
+    ) -> None:
+        hooks = self._hooks
+        for qty, at_ms in sales:
+            hooks.on_sale(self.sku, qty, at_ms)
+        if not self._exists:
+            return
+        sellable = stock.sellable
+        if sellable != sellable_before or self._ref != ref_before:
+            hooks.on_level(self.sku, sellable, self._ref)
+        if self._waiting and sellable_before is not None and sellable > sellable_before:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+            hooks.on_restock(self.sku, waiting)
+
+
+def _po_op(row: PurchaseOrderRow) -> UpsertPurchaseOrder:
+    return UpsertPurchaseOrder(
+        po_id=row.po_id,
+        sku=row.sku,
+        supplier_id=row.supplier_id,
+        qty=row.qty,
+        state=row.state,
+        created_at_ms=row.created_at_ms,
+        expected_at_ms=row.expected_at_ms,
+        updated_at_ms=row.updated_at_ms,
+        detail=row.detail,
+    )
+
+
+__all__ = [
+    "OPEN_PO_STATES",
+    "Adjust",
+    "Commit",
+    "GetStock",
+    "InventoryHooks",
+    "InventoryMsg",
+    "OpenPurchaseOrder",
+    "PurchaseOrderReply",
+    "ReceivePurchaseOrder",
+    "Release",
+    "Repair",
+    "RepairReport",
+    "Reservation",
+    "Reserve",
+    "SetStock",
+    "SkuActor",
+    "StockView",
+    "Sweep",
+    "TikTokSkuRef",
+    "UpdatePurchaseOrder",
+]

@@ -1,0 +1,165 @@
+"""Stock sync: latest value per SKU, one call per product, one call in flight per product,
+retries, refusals, clamping and the resync."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from creatorflow.actors.inventory import TikTokSkuRef
+from creatorflow.actors.stock_sync import Resync, StockLevel, StockSync, StockSyncMsg
+from creatorflow.errors import TikTokUnavailable
+from creatorflow.ports import TikTokItemError, TikTokSkuInventory, TikTokWriteResult
+from creatorflow.runtime import ActorRef, open_actor
+from creatorflow.runtime.testing import wait_all_tasks_blocked
+
+pytestmark = pytest.mark.anyio
+
+
+def level(sku: str, n: int, product: str = "p1", sku_id: str | None = None) -> StockLevel:
+    ref = TikTokSkuRef(
+        shop_id="shop", product_id=product, sku_id=sku_id or f"id-{sku}", warehouse_id="w1"
+    )
+    return StockLevel(sku=sku, sellable=n, ref=ref)
+
+
+class FakeTikTok:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, int]]] = []
+        self.gate: anyio.Event | None = None
+        self.fail = 0
+        self.refuse: set[str] = set()
+
+    async def update_inventory(
+        self,
+        shop_id: str,
+        product_id: str,
+        skus: Sequence[TikTokSkuInventory],
+        *,
+        idempotent: bool = False,
+    ) -> TikTokWriteResult:
+        assert idempotent and shop_id == "shop"
+        self.calls.append((product_id, {s.sku_id: s.quantities["w1"] for s in skus}))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            self.fail -= 1
+            raise TikTokUnavailable("down")
+        return TikTokWriteResult(
+            errors=[TikTokItemError(code=1, message="frozen", sku_id=s) for s in self.refuse]
+        )
+
+    async def ship_package(self, *args: object, **kwargs: object) -> TikTokWriteResult:
+        raise NotImplementedError
+
+    async def mark_package_shipped(self, *args: object, **kwargs: object) -> TikTokWriteResult:
+        raise NotImplementedError
+
+
+@asynccontextmanager
+async def sync(tiktok: FakeTikTok, **kwargs: object) -> AsyncIterator[ActorRef[StockSyncMsg]]:
+    actor = StockSync(
+        tiktok=tiktok,
+        debounce_s=0,
+        max_pending=kwargs.pop("max_pending", 100),  # type: ignore[arg-type]
+        max_in_flight=2,
+        retry_s=0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    async with open_actor(actor, "stock_sync", 64) as ref:
+        yield ref
+
+
+async def settle(ref: ActorRef[StockSyncMsg]) -> None:
+    """Every told level handled and every call that can start done or blocked (no flush: it
+    would wait for calls the test holds at its gate)."""
+    await wait_all_tasks_blocked()
+
+
+async def test_only_the_latest_level_of_a_sku_is_pushed_with_its_product() -> None:
+    tiktok = FakeTikTok()
+    async with sync(tiktok) as ref:
+        for msg in (
+            level("A", 5),
+            level("A", 4),
+            level("B", 7),
+            level("A", 3),
+            level("C", 1, product="p2"),
+        ):
+            ref.tell_nowait(msg)
+        await settle(ref)
+    assert sorted(tiktok.calls) == [("p1", {"id-A": 3, "id-B": 7}), ("p2", {"id-C": 1})]
+
+
+async def test_an_unchanged_level_is_not_sent_again_and_quantities_are_clamped() -> None:
+    tiktok = FakeTikTok()
+    async with sync(tiktok, max_quantity=100) as ref:
+        ref.tell_nowait(level("A", 500))
+        await settle(ref)
+        ref.tell_nowait(level("A", 500))
+        await settle(ref)
+        ref.tell_nowait(level("A", -3))
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 100}), ("p1", {"id-A": 0})]
+
+
+async def test_one_call_per_product_in_flight_and_changes_wait_for_it() -> None:
+    tiktok = FakeTikTok()
+    tiktok.gate = anyio.Event()
+    async with sync(tiktok) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        ref.tell_nowait(level("A", 4))
+        ref.tell_nowait(level("A", 2))
+        await settle(ref)
+        assert tiktok.calls == [("p1", {"id-A": 5})]  # the second waits for the first
+        tiktok.gate.set()
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 5}), ("p1", {"id-A": 2})]
+
+
+async def test_a_failed_call_is_retried_unless_a_newer_level_arrived() -> None:
+    tiktok = FakeTikTok()
+    tiktok.fail = 1
+    async with sync(tiktok) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 5}), ("p1", {"id-A": 5})]
+
+
+async def test_a_refused_sku_is_not_retried_until_it_changes_and_resync_forces() -> None:
+    tiktok = FakeTikTok()
+    tiktok.refuse = {"id-A"}
+    pushes: list[tuple[str, int]] = []
+    async with sync(tiktok, on_push=lambda o, n: pushes.append((o, n))) as ref:
+        ref.tell_nowait(level("A", 5))
+        ref.tell_nowait(level("B", 5))
+        await settle(ref)
+        tiktok.refuse = set()
+        ref.tell_nowait(level("B", 5))  # unchanged and accepted: not sent
+        await settle(ref)
+        assert len(tiktok.calls) == 1
+        ref.tell_nowait(Resync(levels=(level("B", 5),)))
+        await settle(ref)
+    assert tiktok.calls[-1] == ("p1", {"id-B": 5})
+    assert ("refused", 1) in pushes and ("ok", 1) in pushes
+
+
+async def test_pending_levels_are_bounded() -> None:
+    tiktok = FakeTikTok()
+    tiktok.gate = anyio.Event()
+    actor = StockSync(tiktok=tiktok, debounce_s=0, max_pending=3, max_in_flight=1, retry_s=0)
+    async with open_actor(actor, "stock_sync", 64) as ref:
+        ref.tell_nowait(level("X", 1, product="px"))
+        await settle(ref)  # px in flight; slot taken: the rest wait
+        for i in range(10):
+            ref.tell_nowait(level(f"S{i}", i, product=f"p{i}"))
+        await settle(ref)
+        assert actor.pending == 3 and actor.dropped == 7
+        tiktok.gate.set()
+        await settle(ref)
+    assert [product for product, _ in tiktok.calls] == ["px", "p7", "p8", "p9"]
