@@ -112,7 +112,10 @@ class StockSync(Actor[StockSyncMsg]):
                 for level in msg.levels:
                     self._add(level, force=True)
             env.reply(None)
-        self._wake.set()
+        if self._debounce_s <= 0 and anyio.current_time() >= self._retry_at:
+            self._dispatch()  # no debounce: the calls start with the batch (flush waits for them)
+        else:
+            self._wake.set()
 
     def _add(self, level: StockLevel, *, force: bool) -> None:
         self._pending[level.sku] = level

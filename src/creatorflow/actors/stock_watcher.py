@@ -225,10 +225,10 @@ class StockWatcher(Actor[WatcherMsg]):
             self._following = False
 
     def _detector(self, sku: str, at_ms: int) -> SkuDetector:
-        detector = self._detectors.get(sku)
+        detector = self._detectors.peek(sku)
         if detector is None:
             detector = SkuDetector(sku, at_ms, self._settings)
-            self._detectors.put(sku, detector)
+        self._detectors.put(sku, detector)  # most recently used
         return detector
 
     def _mark(self, sku: str) -> None:
