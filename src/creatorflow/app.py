@@ -441,11 +441,16 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
+    def on_backorder(order_id: str, skus: list[str]) -> None:
+        inv_metrics.alerts.labels("backorder").inc()
+        log.warning("order %s backordered: no stock of %s", order_id, ", ".join(skus))
+
     reservation = ReservationStep(
         inventory.ask,
         clock=clock,
         hold_ttl_s=ic.hold_ttl_s,
         timeout_s=ic.step_timeout_s,
+        on_backorder=on_backorder,
     )
     oc = config.orders
 

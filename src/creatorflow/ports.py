@@ -977,3 +977,29 @@ class Supplier(Protocol):
     async def get_order(self, po_id: str) -> SupplierOrder | None:
         """The current state of ``po_id``, or None when the supplier does not know it."""
         ...
+
+
+# --------------------------------------------------------------------------- content metrics
+#
+# Views, likes and shares of videos linked to SKUs feed viral detection (DESIGN §3). They are
+# pushed to ``POST /api/content-metrics`` or pulled through this port by the stock watcher.
+
+
+class ContentSample(msgspec.Struct, frozen=True, kw_only=True):
+    """Cumulative counters of one video linked to a SKU, as read at ``at_ms``."""
+
+    sku: str
+    video_id: str
+    views: int
+    likes: int = 0
+    shares: int = 0
+    at_ms: int
+
+
+class ContentMetricsSource(Protocol):
+    """Somewhere content metrics can be pulled from (a creator-analytics API, a file drop)."""
+
+    async def fetch(self, *, limit: int) -> Sequence[ContentSample]:
+        """Up to ``limit`` samples newer than the last ones returned (the source keeps its own
+        position). Raises AdapterError subclasses when unreachable."""
+        ...

@@ -55,7 +55,13 @@ from creatorflow.domain.forecast import (
 )
 from creatorflow.domain.velocity import DetectorSettings, SkuDetector, VerdictKind
 from creatorflow.errors import CircuitOpen, CreatorFlowError, SupplierError
-from creatorflow.ports import AppendOutbox, Clock, InventoryReader, Supplier
+from creatorflow.ports import (
+    AppendOutbox,
+    Clock,
+    ContentMetricsSource,
+    InventoryReader,
+    Supplier,
+)
 from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru
 
 log = logging.getLogger("creatorflow.viral")
@@ -147,6 +153,9 @@ class StockWatcher(Actor[WatcherMsg]):
         on_viral: Callable[[str, bool], None] = lambda sku, viral: None,
         on_purchase_order: Callable[[str], None] = lambda outcome: None,
         publish_viral: Callable[[frozenset[str]], None] = lambda skus: None,
+        content_source: ContentMetricsSource | None = None,
+        content_poll_s: float = 60.0,
+        content_batch: int = 1000,
     ) -> None:
         self._ask_sku = ask_sku
         self._writer = writer
@@ -165,6 +174,9 @@ class StockWatcher(Actor[WatcherMsg]):
         self._on_viral = on_viral
         self._on_po = on_purchase_order
         self._publish_viral = publish_viral
+        self._content_source = content_source
+        self._content_poll_s = content_poll_s
+        self._content_batch = content_batch
         self._following = False
         #: Viral SKUs: an immutable snapshot, replaced on change (read by the scheduler).
         self.viral_skus: frozenset[str] = frozenset()
@@ -174,6 +186,38 @@ class StockWatcher(Actor[WatcherMsg]):
             self.start_daemon(self._timer, self._tick_s, Tick())
             if self._reader is not None:
                 self.start_daemon(self._timer, self._follow_up_s, FollowUp())
+            if self._content_source is not None:
+                self.start_daemon(self._pull_content)
+
+    async def _pull_content(self) -> None:
+        """Pull content metrics from the configured source into this actor's mailbox."""
+        assert self._self_ref is not None and self._content_source is not None
+        while True:
+            await anyio.sleep(self._content_poll_s)
+            try:
+                samples = await self.pull_content()
+            except CreatorFlowError as exc:
+                log.warning("content metrics not pulled: %s", exc)
+                continue
+            for sample in samples:
+                await self._self_ref().tell(sample)
+
+    async def pull_content(self) -> list[ContentObserved]:
+        """One pull from the content source, as messages for this actor."""
+        if self._content_source is None:
+            return []
+        samples = await self._content_source.fetch(limit=self._content_batch)
+        return [
+            ContentObserved(
+                sku=s.sku,
+                video_id=s.video_id,
+                views=s.views,
+                likes=s.likes,
+                shares=s.shares,
+                at_ms=s.at_ms,
+            )
+            for s in samples[: self._content_batch]
+        ]
 
     async def _timer(self, interval_s: float, msg: WatcherMsg) -> None:
         assert self._self_ref is not None

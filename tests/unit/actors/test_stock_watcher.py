@@ -36,6 +36,7 @@ from creatorflow.actors.store_writer import StoreWriter
 from creatorflow.adapters.store.sqlite import SqliteStore, open_sqlite_store
 from creatorflow.adapters.suppliers import HttpSupplier, HttpSupplierSettings
 from creatorflow.domain.velocity import DetectorSettings
+from creatorflow.ports import ContentSample
 from creatorflow.runtime import ActorRef, Registry, open_actor
 from creatorflow.runtime.testing import FakeClock
 from creatorflow.sandbox._supplier_config import SupplierFaultConfig
@@ -223,3 +224,47 @@ async def test_a_supplier_outage_leaves_the_order_requested_then_places_it_once(
         pos = await w.store.purchase_orders(limit=10)
         assert [p.state for p in pos] == ["confirmed"]
         assert [o.po_id for o in w.sandbox.book.orders()] == [pos[0].po_id]
+
+
+class FakeSource:
+    def __init__(self, batches: list[list[ContentSample]]) -> None:
+        self.batches = batches
+        self.limits: list[int] = []
+
+    async def fetch(self, *, limit: int) -> list[ContentSample]:
+        self.limits.append(limit)
+        return self.batches.pop(0) if self.batches else []
+
+
+async def test_pulled_content_metrics_reach_the_detector() -> None:
+    clock = Clock()
+    samples = [
+        ContentSample(sku="MUG", video_id="v1", views=100 * i, at_ms=clock.now + i * 60_000)
+        for i in range(3)
+    ]
+    source = FakeSource([samples])
+    actor = StockWatcher(
+        ask_sku=_no_sku,
+        writer=None,
+        reader=None,
+        clock=clock,
+        supplier_for=lambda sku: None,
+        detector=DetectorSettings(),
+        reorder=ReorderSettings(enabled=False),
+        content_source=source,
+        content_batch=2,
+    )
+    async with open_actor(actor, "watcher", 64) as watcher:
+        pulled = await actor.pull_content()
+        assert [m.views for m in pulled] == [0, 100]  # bounded by content_batch
+        assert source.limits == [2]
+        for msg in pulled:
+            await watcher.tell(msg)
+        signals = await watcher.ask(GetSignals(sku="MUG"))
+        assert isinstance(signals, SkuSignals) and signals.sku == "MUG"
+        unknown = await watcher.ask(GetSignals(sku="OTHER"))
+        assert isinstance(unknown, SkuSignals) and unknown.rate_per_hour == 0.0
+
+
+async def _no_sku(sku: str, msg: InventoryMsg) -> object:
+    raise KeyError(sku)
