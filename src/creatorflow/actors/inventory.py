@@ -307,6 +307,7 @@ class SkuActor(Actor[InventoryMsg]):
             await self._load()
         stock = self._stock
         assert stock is not None
+        await self._recall_closed(stock, batch)
         now_ms = self._clock.now_ms()
         sellable_before = stock.sellable if self._exists else None
         ref_before = self._ref
@@ -344,6 +345,25 @@ class SkuActor(Actor[InventoryMsg]):
             else:
                 env.reply(value)
         self._notify(stock, sellable_before, ref_before, sales)
+
+    async def _recall_closed(self, stock: SkuStock, batch: list[Envelope[InventoryMsg]]) -> None:
+        """Before a commit that names a quantity for an order this actor holds nothing for and
+        does not remember: read how that order's hold ended. After a restart or a reload the
+        memory of closed holds is empty, and a repeated commit (the saga re-runs its step on
+        every change of a shipped order) would otherwise take the units off the shelf again."""
+        if self._reader is None:
+            return
+        for env in batch:
+            msg = env.msg
+            if (
+                isinstance(msg, Commit)
+                and msg.qty > 0
+                and stock.hold_of(msg.order_id) is None
+                and stock.closed_state(msg.order_id) is None
+            ):
+                for row in await self._reader.order_reservations(msg.order_id):
+                    if row.sku == self.sku and row.state != "held":
+                        stock.remember_closed(msg.order_id, row.state)
 
     def _decide(
         self,

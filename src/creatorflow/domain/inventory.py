@@ -165,6 +165,12 @@ class SkuStock:
         """How the order's hold ended, if it ended recently (bounded memory)."""
         return self._closed.get(order_id)
 
+    def remember_closed(self, order_id: str, state: HoldState) -> None:
+        """Record how an order's hold ended, as read from the store (an actor that reloaded
+        does not remember it otherwise), so a repeat of its commit or reserve is a no-op."""
+        if order_id not in self._holds:
+            self._close(order_id, state)
+
     def next_expiry_ms(self) -> int | None:
         """When the next hold expires (None: no expiring hold)."""
         while self._expiries:

@@ -289,3 +289,23 @@ async def test_purchase_orders_are_idempotent_and_received_once(tmp_path: Path) 
         assert [e.topic for e in claimed] == ["inventory.critical"]
         report = await env.ask("MUG", Repair())
         assert isinstance(report, RepairReport) and not report.repaired
+
+
+async def test_a_repeated_commit_after_a_reload_takes_nothing_more(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=10))
+        await env.ask("A", Reserve(order_id="o1", qty=2))
+        await env.ask("A", Commit(order_id="o1", qty=2))
+        await env.ask("A", Commit(order_id="outside", qty=1))  # shipped with no hold
+        assert (await env.view("A")).on_hand == 7
+        # Evict A (max_active=2): it reloads from the store, forgetting closed holds in memory.
+        await env.ask("B", SetStock(on_hand=1))
+        await env.ask("C", SetStock(on_hand=1))
+        assert env.registry.evictions >= 1
+        # The saga re-runs its step when a shipped order moves on: same commits again.
+        await env.ask("A", Commit(order_id="o1", qty=2))
+        await env.ask("A", Commit(order_id="outside", qty=1))
+        view = await env.view("A")
+        assert (view.on_hand, view.reserved) == (7, 0)
+        again = await env.ask("A", Reserve(order_id="o1", qty=2))
+        assert isinstance(again, Reservation) and again.outcome == "committed"
