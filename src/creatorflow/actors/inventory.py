@@ -22,7 +22,7 @@ it committed. One write per SKU is in flight at a time, so a later batch never c
 an earlier one. Refusals change nothing and are answered with the batch.
 
 Hooks (all optional, called after the commit, must not block): ``on_sale`` feeds the stock
-watcher's velocity, ``on_level`` the TikTok stock sync, ``on_restock`` the saga (orders that
+watcher's velocity (new holds, and refused demand once per waiting order), ``on_level`` the TikTok stock sync, ``on_restock`` the saga (orders that
 were refused stock here, now that more arrived), ``on_outcome`` the metrics.
 """
 
@@ -381,6 +381,10 @@ class SkuActor(Actor[InventoryMsg]):
             changes.extend(result.changes)
             outcome = result.outcome
             if outcome == "refused":
+                if msg.order_id not in self._waiting:
+                    # Demand we could not serve still counts for velocity (a sold-out SKU
+                    # must not look idle to the forecast); once per waiting order.
+                    sales.append((msg.qty, now_ms))
                 self._waiting[msg.order_id] = None
                 self._waiting.move_to_end(msg.order_id)
                 while len(self._waiting) > WAITING_CAPACITY:

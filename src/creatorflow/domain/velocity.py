@@ -106,14 +106,14 @@ class DetectorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """
 
     window_s: Positive = 60
-    short_windows: Positive = 3
+    short_windows: Positive = 4
     rate_windows: Positive = 5
     baseline_half_life_s: Positive = 3 * 3600
     viral_half_life_s: Positive = 24 * 3600
     warmup_windows: Annotated[int, msgspec.Meta(ge=0)] = 10
     spike_ratio: Ratio = 3.0
     clear_ratio: Ratio = 1.5
-    min_units: Positive = 6
+    min_units: Positive = 5
     significance_z: Annotated[float, msgspec.Meta(ge=0.0)] = 3.0
     sale_unit_cap: Positive = 2
     persistence_windows: Positive = 4

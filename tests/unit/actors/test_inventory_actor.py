@@ -139,7 +139,8 @@ async def test_reserve_is_durable_idempotent_and_refuses_beyond_stock(tmp_path: 
         events = await env.store.stock_events("MUG", limit=10)
         assert [e.kind for e in reversed(events)] == ["set", "reserve"]
     assert env.seen.outcomes == ["reserved", "held", "refused"]
-    assert env.seen.sales == [("MUG", 2)]
+    # Demand: the new hold, and the refused order once (the forecast must see unserved demand).
+    assert env.seen.sales == [("MUG", 2), ("MUG", 2)]
     assert env.seen.levels[-1] == ("MUG", 1, REF)
 
 
@@ -210,12 +211,15 @@ async def test_release_commit_adjust_and_refusals(tmp_path: Path) -> None:
 async def test_stock_arriving_wakes_orders_that_were_refused(tmp_path: Path) -> None:
     async with inventory(tmp_path) as env:
         await env.ask("MUG", SetStock(on_hand=0))
-        for order in ("o1", "o2"):
+        for order in ("o1", "o2", "o1"):
             reply = await env.ask("MUG", Reserve(order_id=order, qty=1))
             assert isinstance(reply, Reservation) and not reply.ok
         assert env.seen.restocks == []
+        assert env.seen.sales == [("MUG", 1), ("MUG", 1)]  # o1's retry is not new demand
         await env.ask("MUG", Adjust(delta=5, reason="receipt"))
-        assert env.seen.restocks == [("MUG", ["o1", "o2"])]
+        assert [(sku, sorted(orders)) for sku, orders in env.seen.restocks] == [
+            ("MUG", ["o1", "o2"])
+        ]
 
 
 async def test_expired_holds_are_swept_and_journaled(tmp_path: Path) -> None:
