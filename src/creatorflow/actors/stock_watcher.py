@@ -279,6 +279,18 @@ class StockWatcher(Actor[WatcherMsg]):
         if len(self._news) < self._max_skus:
             self._news[sku] = None
 
+    async def _stockout(self, sku: str, rate_per_hour: float) -> float | None:
+        """Seconds until ``sku`` runs out at ``rate_per_hour`` (None: unknown or never)."""
+        try:
+            with anyio.fail_after(self._ask_timeout_s):
+                view = await self._ask_sku(sku, GetStock())
+        except (CreatorFlowError, KeyError, TimeoutError):
+            return None
+        if not isinstance(view, StockView):
+            return None
+        left = time_to_stockout_s(view.available, rate_per_hour)
+        return None if left is None else round(left, 1)
+
     async def _signals(self, sku: str) -> SkuSignals:
         detector = self._detectors.peek(sku)
         if detector is None:
@@ -289,16 +301,9 @@ class StockWatcher(Actor[WatcherMsg]):
                 baseline_per_hour=0.0,
                 time_to_stockout_s=None,
             )
-        detector.advance(self._clock.now_ms())
+        # Read only: verdicts are taken (and published) by the next tick.
         rate = detector.rate_per_hour
-        stockout: float | None = None
-        try:
-            with anyio.fail_after(self._ask_timeout_s):
-                view = await self._ask_sku(sku, GetStock())
-            if isinstance(view, StockView):
-                stockout = time_to_stockout_s(view.available, rate)
-        except (CreatorFlowError, KeyError, TimeoutError):
-            pass
+        stockout = await self._stockout(sku, rate)
         return SkuSignals(
             sku=sku,
             viral=sku in self.viral_skus,
@@ -323,6 +328,7 @@ class StockWatcher(Actor[WatcherMsg]):
                 started = verdict.kind is VerdictKind.STARTED
                 if started:
                     viral.add(sku)
+                    stockout = await self._stockout(sku, verdict.rate_per_hour)
                     outbox.append(
                         AppendOutbox(
                             event_id=f"content.viral_detected:{sku}:{verdict.at_ms}",
@@ -335,6 +341,7 @@ class StockWatcher(Actor[WatcherMsg]):
                                     "rate_per_hour": round(verdict.rate_per_hour, 3),
                                     "baseline_per_hour": round(verdict.baseline_per_hour, 3),
                                     "content": verdict.content,
+                                    "time_to_stockout_s": stockout,
                                 }
                             ),
                             created_at_ms=now_ms,
