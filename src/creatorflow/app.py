@@ -302,11 +302,11 @@ def _build_tree(
     ss = config.stock_sync
     inv_metrics = InventoryMetrics(metrics.registry)
 
-    def on_level(sku: str, sellable: int, ref: TikTokSkuRef | None) -> None:
+    def on_level(sku: str, sellable: int, ref: TikTokSkuRef | None, version: int) -> None:
         if ref is None or not ss.enabled:
             return
         try:
-            stock_sync.tell_nowait(StockLevel(sku=sku, sellable=sellable, ref=ref))
+            stock_sync.tell_nowait(StockLevel(sku=sku, sellable=sellable, ref=ref, version=version))
         except CreatorFlowError:
             pass  # full or stopping: the periodic resync pushes it
 
@@ -361,7 +361,11 @@ def _build_tree(
                         warehouse_id=row.warehouse_id,
                     )
                     sellable = max(0, row.on_hand - row.reserved - row.safety_buffer)
-                    levels.append(StockLevel(sku=row.sku, sellable=sellable, ref=ref))
+                    levels.append(
+                        StockLevel(
+                            sku=row.sku, sellable=sellable, ref=ref, version=row.updated_at_ms
+                        )
+                    )
             if len(rows) < 500:
                 break
             after = rows[-1].sku
@@ -441,6 +445,7 @@ def _build_tree(
             restart=Restart.PERMANENT,
         )
     )
+
     def on_backorder(order_id: str, skus: list[str]) -> None:
         inv_metrics.alerts.labels("backorder").inc()
         log.warning("order %s backordered: no stock of %s", order_id, ", ".join(skus))

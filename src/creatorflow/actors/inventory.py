@@ -22,8 +22,9 @@ it committed. One write per SKU is in flight at a time, so a later batch never c
 an earlier one. Refusals change nothing and are answered with the batch.
 
 Hooks (all optional, called after the commit, must not block): ``on_sale`` feeds the stock
-watcher's velocity (new holds, and refused demand once per waiting order), ``on_level`` the TikTok stock sync, ``on_restock`` the saga (orders that
-were refused stock here, now that more arrived), ``on_outcome`` the metrics.
+watcher's velocity (new holds, and refused demand once per order), ``on_level`` the TikTok
+stock sync, ``on_restock`` the saga (orders that were refused stock here, now that more
+arrived), ``on_outcome`` the metrics.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ log = logging.getLogger("creatorflow.inventory")
 #: Purchase-order states that still bring stock (count as "open" for reorder sizing).
 OPEN_PO_STATES: Final[tuple[PurchaseOrderState, ...]] = ("requested", "confirmed", "delivered")
 
-#: Orders remembered per SKU as waiting for stock (refused), for ``on_restock``.
+#: Orders remembered per SKU as waiting for stock (refused), for ``on_restock``; also the
+#: bound of the other per-SKU memories (demand already counted, adjustment keys, closed POs).
 WAITING_CAPACITY: Final = 1024
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -100,8 +102,12 @@ class Commit(msgspec.Struct, frozen=True, kw_only=True, tag="commit"):
 
 
 class Adjust(msgspec.Struct, frozen=True, kw_only=True, tag="adjust"):
+    """Add ``delta`` units. ``key`` (optional, e.g. the API's Idempotency-Key): a repeat with a
+    key this actor applied recently changes nothing."""
+
     delta: int
     reason: str
+    key: str = ""
 
 
 class SetStock(msgspec.Struct, frozen=True, kw_only=True, tag="set_stock"):
@@ -218,7 +224,9 @@ class InventoryHooks:
     """Callbacks after each commit (see the module docstring); defaults do nothing."""
 
     on_sale: Callable[[str, int, int], None] = lambda sku, qty, at_ms: None
-    on_level: Callable[[str, int, TikTokSkuRef | None], None] = lambda sku, sellable, ref: None
+    on_level: Callable[[str, int, TikTokSkuRef | None, int], None] = (
+        lambda sku, sellable, ref, version: None
+    )
     on_restock: Callable[[str, Sequence[str]], None] = lambda sku, orders: None
     on_outcome: Callable[[str], None] = lambda outcome: None
 
@@ -252,6 +260,9 @@ class SkuActor(Actor[InventoryMsg]):
         self._ref: TikTokSkuRef | None = None
         self._pos: dict[str, PurchaseOrderRow] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
+        self._counted: OrderedDict[str, None] = OrderedDict()  # refused demand already counted
+        self._keys: OrderedDict[str, None] = OrderedDict()  # adjustment keys applied
+        self._closed_pos: OrderedDict[str, PurchaseOrderRow] = OrderedDict()  # read back
         self._stored_reserved = 0
 
     # ------------------------------------------------------------------ loading
@@ -344,7 +355,13 @@ class SkuActor(Actor[InventoryMsg]):
                 env.fail(error)
             else:
                 env.reply(value)
-        self._notify(stock, sellable_before, ref_before, sales)
+        self._notify(stock, sellable_before, ref_before, sales, now_ms)
+
+    def _close_po(self, row: PurchaseOrderRow) -> None:
+        self._closed_pos[row.po_id] = row
+        self._closed_pos.move_to_end(row.po_id)
+        while len(self._closed_pos) > WAITING_CAPACITY:
+            self._closed_pos.popitem(last=False)
 
     async def _recall_closed(self, stock: SkuStock, batch: list[Envelope[InventoryMsg]]) -> None:
         """Before a commit that names a quantity for an order this actor holds nothing for and
@@ -355,6 +372,15 @@ class SkuActor(Actor[InventoryMsg]):
             return
         for env in batch:
             msg = env.msg
+            if (
+                isinstance(msg, OpenPurchaseOrder)
+                and msg.po_id not in self._pos
+                and msg.po_id not in self._closed_pos
+            ):
+                # A purchase order id is used once, whatever became of it (received, failed).
+                po = await self._reader.get_purchase_order(msg.po_id)
+                if po is not None and po.state not in OPEN_PO_STATES:
+                    self._close_po(po)
             if (
                 isinstance(msg, Commit)
                 and msg.qty > 0
@@ -381,18 +407,19 @@ class SkuActor(Actor[InventoryMsg]):
             changes.extend(result.changes)
             outcome = result.outcome
             if outcome == "refused":
-                if msg.order_id not in self._waiting:
+                if msg.order_id not in self._counted:
                     # Demand we could not serve still counts for velocity (a sold-out SKU
-                    # must not look idle to the forecast); once per waiting order.
+                    # must not look idle to the forecast); once per order.
                     sales.append((msg.qty, now_ms))
+                    _remember(self._counted, msg.order_id)
                 self._waiting[msg.order_id] = None
                 self._waiting.move_to_end(msg.order_id)
                 while len(self._waiting) > WAITING_CAPACITY:
                     self._waiting.popitem(last=False)
             else:
                 self._waiting.pop(msg.order_id, None)
-                if outcome == "reserved":
-                    sales.append((result.qty, now_ms))
+                if outcome == "reserved" and msg.order_id not in self._counted:
+                    sales.append((result.qty, now_ms))  # not when counted as refused demand
             self._hooks.on_outcome(outcome)
             return Reservation(
                 sku=self.sku, outcome=outcome, qty=result.qty, available=result.available
@@ -411,7 +438,11 @@ class SkuActor(Actor[InventoryMsg]):
             return None
         if isinstance(msg, Adjust):
             self._require()
+            if msg.key and msg.key in self._keys:
+                return self._view(stock)  # a retry of an adjustment already applied
             changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))
+            if msg.key:
+                _remember(self._keys, msg.key)
             return self._view(stock)
         if isinstance(msg, SetStock):
             if msg.safety_buffer is not None and msg.safety_buffer < 0:
@@ -474,8 +505,8 @@ class SkuActor(Actor[InventoryMsg]):
     def _open_po(
         self, msg: OpenPurchaseOrder, now_ms: int, extra: list[WriteOp]
     ) -> PurchaseOrderReply:
-        existing = self._pos.get(msg.po_id)
-        if existing is not None:
+        existing = self._pos.get(msg.po_id) or self._closed_pos.get(msg.po_id)
+        if existing is not None:  # open, or received / failed already: never re-opened
             return PurchaseOrderReply(order=existing, new=False)
         if msg.qty < 1:
             raise InventoryRefused("bad_quantity", f"{self.sku}: purchase order qty < 1")
@@ -524,6 +555,7 @@ class SkuActor(Actor[InventoryMsg]):
             self._pos[msg.po_id] = row
         else:
             self._pos.pop(msg.po_id, None)
+            self._close_po(row)
         extra.append(_po_op(row))
         return PurchaseOrderReply(order=row, new=False)
 
@@ -547,6 +579,7 @@ class SkuActor(Actor[InventoryMsg]):
         self._exists = True
         received = msgspec.structs.replace(row, state="received", updated_at_ms=now_ms)
         del self._pos[msg.po_id]
+        self._close_po(received)
         extra.append(_po_op(received))
         return self._view(stock)
 
@@ -623,6 +656,7 @@ class SkuActor(Actor[InventoryMsg]):
         sellable_before: int | None,
         ref_before: TikTokSkuRef | None,
         sales: list[tuple[int, int]],
+        now_ms: int,
     ) -> None:
         hooks = self._hooks
         for qty, at_ms in sales:
@@ -631,11 +665,18 @@ class SkuActor(Actor[InventoryMsg]):
             return
         sellable = stock.sellable
         if sellable != sellable_before or self._ref != ref_before:
-            hooks.on_level(self.sku, sellable, self._ref)
+            hooks.on_level(self.sku, sellable, self._ref, now_ms)
         if self._waiting and sellable_before is not None and sellable > sellable_before:
             waiting = list(self._waiting)
             self._waiting.clear()
             hooks.on_restock(self.sku, waiting)
+
+
+def _remember(memory: OrderedDict[str, None], key: str) -> None:
+    memory[key] = None
+    memory.move_to_end(key)
+    while len(memory) > WAITING_CAPACITY:
+        memory.popitem(last=False)
 
 
 def _po_op(row: PurchaseOrderRow) -> UpsertPurchaseOrder:

@@ -26,15 +26,18 @@ an order's steps run queues it again when they finish). A step does its side eff
 stock, buy a label) and returns the moves it wants (``RESERVE``, ``BACKORDER`` …); the scheduler
 applies them as an :class:`Advance` message, like any change: validated from the state the step
 saw (a stale advance is dropped), journaled, with its ``order.updated`` event. Steps run again
-whenever the order changes, so a step must be idempotent. On start, and every
-``requeue_interval_s``, orders left waiting in ``classified`` or ``backordered`` (a crash mid-step,
-stock that arrived while their SKU actor was asleep) are queued again.
+whenever the order changes, so a step must be idempotent. A step that fails (store down, an
+actor timing out) is run again after ``step_retry_s``. On start, orders left in ``classified``,
+``backordered``, ``reserved`` or ``on_hold`` (a crash mid-step) are queued again, and every
+``requeue_interval_s`` the loop walks on through ``classified`` and ``backordered`` (stock that
+arrived while their SKU actor was asleep), a page at a time, resuming where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
@@ -88,10 +91,12 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Advance(msgspec.Struct, frozen=True, kw_only=True, tag="advance"):
-    """Moves a saga step decided for an order it saw in ``from_state`` (told)."""
+    """Moves a saga step decided for an order it saw in ``from_state`` at TikTok's
+    ``update_time`` (told). Dropped when the order changed since."""
 
     order_id: str
     from_state: str
+    update_time: int
     moves: tuple[tuple[OrderEvent, str], ...]
 
 
@@ -159,6 +164,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self_ref: Callable[[], ActorRef[SchedulerMsg]] | None = None,
         requeue_interval_s: float = 60.0,
         requeue_batch: int = 500,
+        step_retry_s: float = 5.0,
     ) -> None:
         self._writer = writer
         self._orders = orders
@@ -178,10 +184,17 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._requeue_batch = requeue_batch
         self._running: set[str] = set()  # orders in their steps (<= max_steps_in_flight)
         self._rerun: dict[str, PriorityLevel] = {}  # changed while running (<= the same)
+        self._queued: set[str] = set()  # orders in the queues (<= 3 x queue_capacity)
+        self._failed: OrderedDict[str, PriorityLevel] = OrderedDict()  # <= queue_capacity
+        self._failed_cap = queue_capacity
+        self._step_retry_s = step_retry_s
+        self._requeue_after: dict[OrderState, str | None] = {}
+        self._drained = anyio.Event()
 
     async def on_start(self) -> None:
         if self._steps:
             self.start_daemon(self._requeue_loop)
+            self.start_daemon(self._retry_loop)
 
     # ------------------------------------------------------------------ messages
 
@@ -365,7 +378,12 @@ class OrderScheduler(Actor[SchedulerMsg]):
     async def _advance(self, msg: Advance) -> None:
         """Apply a step's moves if the order is still where the step saw it."""
         known, doc = await self._current(msg.order_id)
-        if known is None or str(known[0]) != msg.from_state or not msg.moves:
+        if (
+            known is None
+            or str(known[0]) != msg.from_state
+            or known[1] != msg.update_time
+            or not msg.moves
+        ):
             return  # changed since the step ran: the change queued it again
         if doc is None:
             row = await self._orders.get_order(msg.order_id)
@@ -471,26 +489,58 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._enqueue(order_id, level)
 
     async def _requeue_loop(self) -> None:
-        """Queue orders waiting in ``classified`` / ``backordered`` again (see the docstring)."""
+        """Queue waiting orders again (see the module docstring)."""
+        first = (
+            OrderState.CLASSIFIED,
+            OrderState.BACKORDERED,
+            OrderState.RESERVED,
+            OrderState.ON_HOLD,
+        )
+        for state in first:  # after a start: everything a crash may have left mid-step
+            await self._requeue_state(state, until_end=True)
         while True:
-            for state in (OrderState.CLASSIFIED, OrderState.BACKORDERED):
-                after: str | None = None
-                while True:
-                    try:
-                        rows = await self._orders.list_orders(
-                            state=str(state), after=after, limit=self._requeue_batch
-                        )
-                    except AdapterError as exc:
-                        log.warning("requeue: store unavailable: %s", exc)
-                        break
-                    for row in rows:
-                        if row.order_id not in self._running:
-                            self._enqueue(row.order_id, PriorityLevel(row.priority))
-                    self._serve_queue()
-                    if len(rows) < self._requeue_batch or len(self._queues) > self._requeue_batch:
-                        break
-                    after = rows[-1].order_id
             await anyio.sleep(self._requeue_interval_s)
+            for state in (OrderState.CLASSIFIED, OrderState.BACKORDERED):
+                await self._requeue_state(state, until_end=False)
+
+    async def _requeue_state(self, state: OrderState, *, until_end: bool) -> None:
+        """Walk the orders in ``state`` from where the last walk stopped, queueing each; stop
+        at the end (and wrap) or, unless ``until_end``, once the queues hold a page."""
+        after = self._requeue_after.get(state)
+        while True:
+            try:
+                rows = await self._orders.list_orders(
+                    state=str(state), after=after, limit=self._requeue_batch
+                )
+            except AdapterError as exc:
+                log.warning("requeue: store unavailable: %s", exc)
+                return
+            for row in rows:
+                self._enqueue(row.order_id, PriorityLevel(row.priority))
+            self._serve_queue()
+            after = rows[-1].order_id if len(rows) == self._requeue_batch else None
+            self._requeue_after[state] = after
+            if after is None:
+                return  # the end: the next walk starts over
+            if len(self._queues) >= self._requeue_batch:
+                if not until_end:
+                    return
+                await self._queue_drained()
+
+    async def _queue_drained(self) -> None:
+        """Wait until the saga queues are below one page (the start-up walk's backpressure)."""
+        while len(self._queues) >= self._requeue_batch:
+            self._drained = anyio.Event()
+            await self._drained.wait()
+
+    async def _retry_loop(self) -> None:
+        """Run again, after ``step_retry_s``, the orders whose steps failed."""
+        while True:
+            await anyio.sleep(self._step_retry_s)
+            failed, self._failed = self._failed, OrderedDict()
+            for order_id, level in failed.items():
+                self._enqueue(order_id, level)
+            self._serve_queue()
 
     def _enqueue(self, order_id: str, level: PriorityLevel) -> None:
         if not self._steps:
@@ -498,8 +548,12 @@ class OrderScheduler(Actor[SchedulerMsg]):
         if order_id in self._running:
             self._rerun[order_id] = level  # runs again when its current steps finish
             return
+        if order_id in self._queued:
+            return  # already waiting for its steps
         if not self._queues.push(order_id, level, self._clock.now_ms() / 1000):
             log.warning("saga queue %s full; order %s waits for its next snapshot", level, order_id)
+            return
+        self._queued.add(order_id)
 
     def _serve_queue(self) -> None:
         while self._steps and len(self._queues):
@@ -508,14 +562,18 @@ class OrderScheduler(Actor[SchedulerMsg]):
             queued = self._queues.pop(self._clock.now_ms() / 1000)
             if queued is None:
                 return
+            self._queued.discard(queued.item)
             if queued.item in self._running:
                 self._rerun[queued.item] = queued.level
                 continue
+            try:
+                self.start_background(self._run_steps, queued.item, queued.level)
+            except RuntimeError:
+                return  # stopping: the order's state is durable; the next start requeues it
             self._step_slots.acquire_nowait()
             self._running.add(queued.item)
-            self.start_background(self._run_steps, queued.item)
 
-    async def _run_steps(self, order_id: str) -> None:
+    async def _run_steps(self, order_id: str, level: PriorityLevel) -> None:
         try:
             row = await self._orders.get_order(order_id)
             if row is None:
@@ -526,17 +584,33 @@ class OrderScheduler(Actor[SchedulerMsg]):
                 moves.extend(await step.run(order_id, doc, OrderState(row.state)))
             if moves and self._self_ref is not None:
                 await self._self_ref().tell(
-                    Advance(order_id=order_id, from_state=row.state, moves=tuple(moves))
+                    Advance(
+                        order_id=order_id,
+                        from_state=row.state,
+                        update_time=row.tiktok_update_time,
+                        moves=tuple(moves),
+                    )
                 )
-        except Exception:
-            log.exception("saga step failed for order %s", order_id)
+        except Exception as exc:
+            log.warning(
+                "saga step failed for order %s (retried in %g s): %r",
+                order_id,
+                self._step_retry_s,
+                exc,
+            )
+            self._failed[order_id] = level
+            self._failed.move_to_end(order_id)
+            while len(self._failed) > self._failed_cap:
+                self._failed.popitem(last=False)  # the requeue loop still finds it
         finally:
             self._running.discard(order_id)
             self._step_slots.release()
-            level = self._rerun.pop(order_id, None)
-            if level is not None:
-                self._enqueue(order_id, level)
+            again = self._rerun.pop(order_id, None)
+            if again is not None:
+                self._enqueue(order_id, again)
             self._serve_queue()
+            if len(self._queues) < self._requeue_batch:
+                self._drained.set()
 
 
 __all__ = [

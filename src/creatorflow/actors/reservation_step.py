@@ -8,8 +8,9 @@ state                    step
 =======================  ===================================================================
 classified, backordered  reserve every line, all-or-nothing (below) → ``RESERVE`` (then
                          ``HOLD`` when TikTok says UNPAID / ON_HOLD), or ``BACKORDER``
-reserved, on_hold        re-reserve (idempotent): a paid order's holds become firm; a hold
-                         that expired and cannot be renewed → release all, ``BACKORDER``
+reserved, on_hold        re-reserve (idempotent): a paid order's holds become firm (and an
+                         ``on_hold`` order released); a hold that expired and cannot be
+                         renewed → release all, ``BACKORDER``
 cancelled                release every line
 shipped, in_transit,     commit every line (units leave the shelf; an order that never
 delivered                reserved commits from free stock)
@@ -179,6 +180,11 @@ class ReservationStep:
             if hold:
                 moves.append((OrderEvent.HOLD, f"tiktok {order.tiktok_status}: hold stock"))
             return tuple(moves)
+        # Held already: line the state up with TikTok's (a snapshot may have raced the step).
+        if state is OrderState.ON_HOLD and not hold:
+            return ((OrderEvent.RELEASE, f"tiktok {order.tiktok_status}: holds made firm"),)
+        if state is OrderState.RESERVED and hold:
+            return ((OrderEvent.HOLD, f"tiktok {order.tiktok_status}: hold stock"),)
         return ()
 
     async def _release_all(self, order: Order, lines: list[tuple[str, int]], why: str) -> None:

@@ -42,9 +42,13 @@ SENT_CAPACITY: Final = 100_000
 
 
 class StockLevel(msgspec.Struct, frozen=True, kw_only=True, tag="stock_level"):
+    """``version``: when the level was decided (ms; the SKU row's ``updated_at_ms``): a level
+    older than one already seen for the SKU is dropped (a resync read before a change)."""
+
     sku: str
     sellable: int
     ref: TikTokSkuRef
+    version: int = 0
 
 
 class Resync(msgspec.Struct, frozen=True, kw_only=True, tag="resync"):
@@ -88,6 +92,7 @@ class StockSync(Actor[StockSyncMsg]):
         self._pending: OrderedDict[str, StockLevel] = OrderedDict()
         self._forced: set[str] = set()  # pending SKUs to push even when unchanged
         self._sent: KeyedLru[str, int] = KeyedLru(SENT_CAPACITY)
+        self._versions: KeyedLru[str, int] = KeyedLru(SENT_CAPACITY)
         self._busy: set[tuple[str, str]] = set()  # (shop, product) with a call in flight
         self._slots = anyio.Semaphore(max_in_flight)
         self._wake = anyio.Event()
@@ -118,6 +123,10 @@ class StockSync(Actor[StockSyncMsg]):
             self._wake.set()
 
     def _add(self, level: StockLevel, *, force: bool) -> None:
+        seen = self._versions.peek(level.sku)
+        if seen is not None and level.version < seen:
+            return  # older than a level already taken (a resync raced a change)
+        self._versions.put(level.sku, level.version)
         self._pending[level.sku] = level
         self._pending.move_to_end(level.sku)
         if force:

@@ -49,8 +49,9 @@ from creatorflow.errors import InventoryRefused
 ChangeKind = Literal["reserve", "release", "commit", "expire", "adjust", "set", "receive", "repair"]
 HoldState = Literal["held", "committed", "released", "expired"]
 
-#: Recently closed (committed / released / expired) order ids remembered per SKU.
-DEFAULT_CLOSED_CAPACITY: Final = 1024
+#: Recently closed (committed / released / expired) order ids remembered per SKU (the actor
+#: reads older ones back from the store when it needs them).
+DEFAULT_CLOSED_CAPACITY: Final = 256
 
 
 class Hold(msgspec.Struct, frozen=True, kw_only=True):
@@ -250,20 +251,29 @@ class SkuStock:
     def commit(self, order_id: str, now_ms: int, *, qty: int = 0, reason: str = "") -> list[Change]:
         """The order shipped: its held units leave the shelf (see the module docstring).
 
-        ``qty`` is used only when the order holds nothing (shipped without a reservation).
+        ``qty`` (0: all that is held): the units shipped. Fewer than held (some were cancelled
+        in the same snapshot) ships ``qty`` and frees the rest; when the order holds nothing
+        (shipped without a reservation) ``qty`` units leave free stock.
         """
         changes = self.expire(now_ms)
         hold = self._holds.get(order_id)
         if hold is not None:
+            shipped = hold.qty if qty <= 0 else min(qty, hold.qty)
             self._drop_hold(order_id)
-            self.on_hand -= hold.qty
+            self.on_hand -= shipped
             self._close(order_id, "committed")
+            committed = Hold(
+                order_id=order_id,
+                qty=shipped,
+                expires_at_ms=hold.expires_at_ms,
+                created_at_ms=hold.created_at_ms,
+            )
             changes.append(
                 self._change(
                     "commit",
-                    hold,
+                    committed,
                     "committed",
-                    delta_on_hand=-hold.qty,
+                    delta_on_hand=-shipped,
                     delta_reserved=-hold.qty,
                     reason=reason,
                 )

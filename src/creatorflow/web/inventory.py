@@ -302,7 +302,10 @@ class InventoryApi:
         body = await _read(scope, receive, MAX_BODY_BYTES, _ADJUST, "an adjustment body")
         if body.delta == 0:
             raise _Refused(400, "bad_body", "delta must not be 0")
-        view = await self._ask_view(sku, Adjust(delta=body.delta, reason=body.reason), send)
+        key = (header(scope, b"idempotency-key") or b"").decode("latin-1")[:128]
+        view = await self._ask_view(
+            sku, Adjust(delta=body.delta, reason=body.reason, key=key), send
+        )
         if view is not None:
             await respond_json(send, 200, _view(view))
 

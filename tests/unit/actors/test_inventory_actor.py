@@ -62,7 +62,7 @@ class Seen:
     def hooks(self) -> InventoryHooks:
         return InventoryHooks(
             on_sale=lambda sku, qty, at: self.sales.append((sku, qty)),
-            on_level=lambda sku, n, ref: self.levels.append((sku, n, ref)),
+            on_level=lambda sku, n, ref, version: self.levels.append((sku, n, ref)),
             on_restock=lambda sku, orders: self.restocks.append((sku, list(orders))),
             on_outcome=self.outcomes.append,
         )
@@ -313,3 +313,51 @@ async def test_a_repeated_commit_after_a_reload_takes_nothing_more(tmp_path: Pat
         assert (view.on_hand, view.reserved) == (7, 0)
         again = await env.ask("A", Reserve(order_id="o1", qty=2))
         assert isinstance(again, Reservation) and again.outcome == "committed"
+
+
+async def test_a_purchase_order_id_is_never_reopened_once_closed(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=1))
+        msg = OpenPurchaseOrder(po_id="po-1", supplier_id="acme", qty=5, expected_at_ms=5)
+        await env.ask("A", msg)
+        await env.ask("A", ReceivePurchaseOrder(po_id="po-1", qty=5))
+        again = await env.ask("A", msg)
+        assert isinstance(again, PurchaseOrderReply) and not again.new
+        assert again.order.state == "received"
+        # Also after a reload, when only the store remembers it.
+        await env.ask("B", SetStock(on_hand=1))
+        await env.ask("C", SetStock(on_hand=1))
+        again = await env.ask("A", msg)
+        assert isinstance(again, PurchaseOrderReply) and not again.new
+        await env.ask("A", ReceivePurchaseOrder(po_id="po-1", qty=5))
+        view = await env.view("A")
+        assert (view.on_hand, view.open_po_qty) == (6, 0)
+
+
+async def test_refused_demand_counts_once_per_order_across_restocks(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=0))
+        for _ in range(3):
+            await env.ask("A", Reserve(order_id="o1", qty=2))
+            await env.ask("A", Adjust(delta=1, reason="receipt"))  # not enough: o1 waits on
+        assert env.seen.sales == [("A", 2)]
+
+
+async def test_an_adjustment_with_a_key_applies_once(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=10))
+        for _ in range(2):
+            view = await env.ask("A", Adjust(delta=5, reason="receipt", key="k-1"))
+            assert isinstance(view, StockView) and view.on_hand == 15
+        view = await env.ask("A", Adjust(delta=5, reason="receipt", key="k-2"))
+        assert isinstance(view, StockView) and view.on_hand == 20
+
+
+async def test_shipping_fewer_units_than_held_frees_the_rest(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=10))
+        await env.ask("A", Reserve(order_id="o1", qty=3))
+        view = await env.ask("A", Commit(order_id="o1", qty=2))
+        assert isinstance(view, StockView) and (view.on_hand, view.reserved) == (8, 0)
+        rows = await env.store.order_reservations("o1")
+        assert [(r.qty, r.state) for r in rows] == [(2, "committed")]

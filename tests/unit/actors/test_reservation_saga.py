@@ -34,6 +34,7 @@ from creatorflow.actors.store_writer import StoreWriter
 from creatorflow.adapters.store.sqlite import SqliteStore, open_sqlite_store
 from creatorflow.domain.automation import load_rules
 from creatorflow.domain.priority import PrioritySettings
+from creatorflow.errors import StoreUnavailable
 from creatorflow.ports import TikTokOrder
 from creatorflow.runtime import ActorRef, Registry, open_actor
 
@@ -80,6 +81,15 @@ class Saga:
     registry: Registry[str, InventoryMsg]
     store: SqliteStore
     clock: Clock
+    asks: list[Any]
+
+    @property
+    def step_ask(self) -> Any:
+        return self.registry.ask
+
+    def set_ask(self, ask: Any) -> None:
+        """What the reservation step uses to reach the SKU actors from now on."""
+        self.asks[0] = ask
 
     async def observe(self, snapshot: TikTokOrder) -> None:
         await self.scheduler.ask(Observe(shop_id="shop", order=snapshot))
@@ -105,7 +115,7 @@ class Saga:
 
 
 @asynccontextmanager
-async def saga(tmp_path: Path) -> AsyncIterator[Saga]:
+async def saga(tmp_path: Path, *, step_retry_s: float = 3600) -> AsyncIterator[Saga]:
     clock = Clock()
     async with (
         open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store,
@@ -129,7 +139,12 @@ async def saga(tmp_path: Path) -> AsyncIterator[Saga]:
             max_active=16,
             idle_s=3600,
         )
-        step = ReservationStep(registry.ask, clock=clock, hold_ttl_s=600)
+        asks: list[Any] = [registry.ask]
+
+        async def ask(sku: str, msg: InventoryMsg) -> object:
+            return await asks[0](sku, msg)
+
+        step = ReservationStep(ask, clock=clock, hold_ttl_s=600)
         actor = OrderScheduler(
             writer=writer,
             orders=store,
@@ -139,11 +154,12 @@ async def saga(tmp_path: Path) -> AsyncIterator[Saga]:
             steps=(step,),
             self_ref=lambda: scheduler,
             requeue_interval_s=3600,
+            step_retry_s=step_retry_s,
         )
         async with anyio.create_task_group() as tg:
             await tg.start(registry.run)
             async with open_actor(actor, "scheduler", 256) as scheduler:
-                yield Saga(scheduler, registry, store, clock)
+                yield Saga(scheduler, registry, store, clock, asks)
                 await scheduler.flush()
             registry.request_stop()
 
@@ -249,3 +265,53 @@ async def test_a_sku_whose_units_were_all_cancelled_is_released(tmp_path: Path) 
         await s.settle()
         assert await s.held("o1") == {"A": 2}
         assert (await s.stock("B")).reserved == 0
+
+
+async def test_a_failed_step_is_run_again(tmp_path: Path) -> None:
+    async with saga(tmp_path, step_retry_s=0.01) as s:
+        await s.registry.ask("A", SetStock(on_hand=5))
+        real = s.step_ask
+        calls: list[str] = []
+        retried = anyio.Event()
+
+        async def flaky(sku: str, msg: InventoryMsg) -> object:
+            calls.append(type(msg).__name__)
+            if len(calls) == 1:
+                raise StoreUnavailable("blip")
+            retried.set()
+            return await real(sku, msg)
+
+        s.set_ask(flaky)
+        await s.observe(order("o1", "AWAITING_SHIPMENT", 1, {"A": 2}))
+        assert await s.state("o1") == "classified"  # the step failed
+        with anyio.fail_after(5):
+            await retried.wait()
+        await s.settle()
+        assert await s.state("o1") == "reserved"
+        assert await s.held("o1") == {"A": 2}
+
+
+async def test_an_order_paid_while_its_step_runs_ends_reserved(tmp_path: Path) -> None:
+    async with saga(tmp_path) as s:
+        await s.registry.ask("A", SetStock(on_hand=5))
+        real = s.step_ask
+        gate = anyio.Event()
+        entered = anyio.Event()
+
+        async def slow(sku: str, msg: InventoryMsg) -> object:
+            entered.set()
+            await gate.wait()
+            return await real(sku, msg)
+
+        s.set_ask(slow)
+        await s.scheduler.ask(Observe(shop_id="shop", order=order("o1", "UNPAID", 1, {"A": 1})))
+        await entered.wait()  # the step decided "hold" and waits on the SKU
+        await s.scheduler.ask(
+            Observe(shop_id="shop", order=order("o1", "AWAITING_SHIPMENT", 2, {"A": 1}))
+        )
+        s.set_ask(real)
+        gate.set()
+        await s.settle()
+        assert await s.state("o1") == "reserved"
+        rows = await s.store.order_reservations("o1")
+        assert [(r.state, r.expires_at_ms) for r in rows] == [("held", None)]

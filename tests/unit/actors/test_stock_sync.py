@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
+import msgspec
 import pytest
 
 from creatorflow.actors.inventory import TikTokSkuRef
@@ -163,3 +164,15 @@ async def test_pending_levels_are_bounded() -> None:
         tiktok.gate.set()
         await settle(ref)
     assert [product for product, _ in tiktok.calls] == ["px", "p7", "p8", "p9"]
+
+
+async def test_a_resync_level_older_than_a_change_is_dropped() -> None:
+    tiktok = FakeTikTok()
+    async with sync(tiktok) as ref:
+        newer = msgspec.structs.replace(level("A", 0), version=200)
+        ref.tell_nowait(newer)
+        await settle(ref)
+        stale = msgspec.structs.replace(level("A", 5), version=100)  # read before the change
+        ref.tell_nowait(Resync(levels=(stale,)))
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 0})]
