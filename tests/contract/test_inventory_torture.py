@@ -32,10 +32,10 @@ from creatorflow.actors.inventory import (
 )
 from creatorflow.actors.reservation_step import reserve_all
 from creatorflow.actors.store_writer import StoreWriter
-from creatorflow.domain.inventory import SkuStock, reservation_plan
+from creatorflow.domain.inventory import reservation_plan
 from creatorflow.errors import InventoryRefused
-from creatorflow.ports import StockEventRow
 from creatorflow.runtime import Registry, open_actor
+from inventory_journal import all_events, replay
 
 pytestmark = pytest.mark.anyio
 
@@ -165,41 +165,3 @@ async def test_no_oversell_under_concurrent_orders_cancels_and_adjustments(
         assert {h.order_id: h.qty for h in replayed.holds()} == {
             r.order_id: r.qty for r in held_rows
         }
-
-
-async def all_events(store: LeadingStore, sku: str) -> list[StockEventRow]:
-    events: list[StockEventRow] = []
-    before: int | None = None
-    while True:
-        page = await store.stock_events(sku, before_seq=before, limit=500)
-        events.extend(page)
-        if len(page) < 500:
-            break
-        before = page[-1].seq
-    events.reverse()
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    return events
-
-
-def replay(sku: str, events: list[StockEventRow]) -> SkuStock:
-    """Re-run the journal's decisions one at a time; every one must be accepted as recorded."""
-    stock = SkuStock(sku)
-    for e in events:
-        now = e.at_ms
-        if e.kind == "reserve":
-            current = stock.hold_of(e.order_id)
-            qty = e.delta_reserved + (0 if current is None else current.qty)
-            result = stock.reserve(e.order_id, qty, now)
-            assert result.ok, (e, result)
-        elif e.kind in ("release", "expire"):
-            changes = stock.release(e.order_id, now)
-            assert changes and changes[-1].delta_reserved == e.delta_reserved, e
-        elif e.kind == "commit":
-            changes = stock.commit(e.order_id, now, qty=-e.delta_on_hand)
-            assert changes, e
-        elif e.kind in ("adjust", "set", "receive"):
-            stock.adjust(e.delta_on_hand, now, reason=e.reason or e.kind)
-        else:
-            raise AssertionError(f"unexpected journal entry {e}")
-        assert (stock.on_hand, stock.reserved) == (e.on_hand, e.reserved), e
-    return stock
