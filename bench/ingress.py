@@ -1,7 +1,7 @@
 """Webhook ingress load test: ``creatorflow serve`` beside a bare uvicorn app, same generator.
 
 Run ``python -m bench.ingress [--target bare|ours|both] [--store sqlite|postgres|both]
-[--connections-max 32,128,256] [--duration S] [--json out.json]``.
+[--connections-max 32,128,256] [--duration S] [--baseline-src DIR] [--json out.json]``.
 
 * Pre-signs distinct TikTok Shop ORDER_STATUS_CHANGE webhooks (unique
   ``tts_notification_id``; ``Authorization`` = hex HMAC-SHA256(app_secret, app_key + body)) into
@@ -24,6 +24,15 @@ Run ``python -m bench.ingress [--target bare|ours|both] [--store sqlite|postgres
   SQLite file, or the Postgres database) is counted against the 200s wrk saw.
 * Postgres itself is not pinned (it is a system service): its backends share both CPUs with
   the server under test and wrk.
+* CPU per request: the server process' user + system CPU time over each wrk run (from
+  ``/proc/<pid>/stat``) divided by the requests wrk completed, and for Postgres targets the
+  same for the Postgres processes serving it (its backends, WAL writer, background writer,
+  checkpointer). Unlike req/s it hardly moves when other work shares the machine, so it is
+  the figure to compare across runs; ``busy`` says how much of its core the server got.
+* ``--baseline-src DIR`` runs each store's service a second time from another source tree
+  (``DIR`` first on ``PYTHONPATH``, e.g. ``git archive <commit> | tar -x -C /tmp/base`` then
+  ``--baseline-src /tmp/base/src``) as target ``<store>-base``, right before the current tree in
+  every scenario: before and after side by side, each with its own fresh database.
 """
 
 from __future__ import annotations
@@ -60,6 +69,27 @@ APP_SECRET = "bench-app-secret-not-for-production"
 SHOP_ID = "7490000000000000001"
 SQLITE = "sqlite"
 POSTGRES = "postgres"
+#: Suffix of the twin targets that run another source tree (``--baseline-src``).
+BASE = "-base"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def is_pg(target: str) -> bool:
+    return target.removesuffix(BASE) == POSTGRES
+
+
+def proc_cpu_s(pids: list[int]) -> float:
+    """utime + stime of ``pids`` in seconds (processes gone are skipped)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLK_TCK
+
+
 STATUSES = ("UNPAID", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED")
 
 
@@ -238,6 +268,8 @@ class WrkResult:
     wraps: int
     bodies: int
     restarted: bool = False  # the Postgres server restarted during the run (postgres only)
+    server_cpu_s: float = 0.0  # CPU time (user + system) of the server process during the run
+    pg_cpu_s: float = 0.0  # CPU time of the Postgres processes serving it (postgres only)
 
     @property
     def rps(self) -> float:
@@ -251,6 +283,21 @@ class WrkResult:
     @property
     def errors(self) -> int:
         return self.status + self.connect + self.read + self.write + self.timeout
+
+    @property
+    def server_us(self) -> float:
+        """Server CPU µs per completed request."""
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def pg_us(self) -> float:
+        """Postgres CPU µs per completed request."""
+        return self.pg_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def server_busy(self) -> float:
+        """Share of one core the server used during the run."""
+        return self.server_cpu_s / (self.duration_us / 1e6) if self.duration_us else 0.0
 
 
 def run_wrk(
@@ -346,7 +393,14 @@ def print_table(
     pairs = [(t, "bare") for t in ours if "bare" in targets]
     if SQLITE in ours and POSTGRES in ours:
         pairs.append((POSTGRES, SQLITE))
-    short = {"bare": "bare", SQLITE: "sq", POSTGRES: "pg"}
+    pairs += [(t.removesuffix(BASE), t) for t in ours if t.endswith(BASE)]
+    short = {
+        "bare": "bare",
+        SQLITE: "sq",
+        POSTGRES: "pg",
+        SQLITE + BASE: "sq0",
+        POSTGRES + BASE: "pg0",
+    }
     head = f"{'scenario':<9} {'conns':>5}"
     head += "".join(f" {t + ' req/s':>14}" for t in targets)
     head += "".join(f" {short[a] + '/' + short[b]:>7}" for a, b in pairs)
@@ -371,13 +425,40 @@ def print_table(
         print("R = the Postgres server restarted during that run (someone else's test): invalid")
     print("p999 ms, in scenario order:")
     for t in targets:
-        print(f"  {t:<8} " + " ".join(f"{lat_p999(results.get((t, n))):>7}" for n in scenarios))
+        print(f"  {t:<13} " + " ".join(f"{lat_p999(results.get((t, n))):>7}" for n in scenarios))
+    print_cpu(scenarios, targets, results)
     for r in results.values():
         if r.errors:
             print(
                 f"  {r.target}/{r.scenario}: non-2xx {r.status}, connect {r.connect}, "
                 f"read {r.read}, write {r.write}, timeout {r.timeout}"
             )
+
+
+def print_cpu(
+    scenarios: list[str], targets: list[str], results: dict[tuple[str, str], WrkResult]
+) -> None:
+    """CPU per request: the server process (all of it: HTTP, actors, store client) and, for
+    Postgres targets, the Postgres processes serving it (its backends, WAL writer, background
+    writer, checkpointer); busy = share of one core the server used over the run."""
+    head = f"{'scenario':<9}" + "".join(f" {t + ' cpu µs/busy':>22}" for t in targets)
+    head += "".join(f" {t + ' pg µs':>15}" for t in targets if is_pg(t))
+    print()
+    print(head)
+    print("-" * len(head))
+    for name in scenarios:
+        row = [results.get((t, name)) for t in targets]
+        line = f"{name:<9}"
+        line += "".join(
+            f" {f'{r.server_us:.1f} / {r.server_busy:.0%}' if r else '-':>22}" for r in row
+        )
+        line += "".join(
+            f" {f'{r.pg_us:.1f}' if r else '-':>15}"
+            for t, r in zip(targets, row, strict=True)
+            if is_pg(t)
+        )
+        print(line)
+    print("cpu µs = CPU time (user + system) per completed request; busy = of one core")
 
 
 def lat_p999(r: WrkResult | None) -> str:
@@ -469,6 +550,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="Postgres admin URL: a fresh database is created there for the run, then dropped",
     )
+    p.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also run each store's `creatorflow serve` from this source tree (put first on "
+        "PYTHONPATH; e.g. a `git archive` of an older commit's src/) as target <store>-base, "
+        "just before the current tree in every scenario: before/after side by side",
+    )
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
     p.add_argument("--warmup", type=float, default=2.0, help="max-throughput warm-up seconds")
     p.add_argument(
@@ -526,6 +614,9 @@ def main(argv: list[str] | None = None) -> int:
     server_cpu = args.server_cpu if pinning else None
     wrk_cpu = args.wrk_cpu if pinning else None
     stores = [SQLITE, POSTGRES] if args.store == "both" else [args.store]
+    if args.baseline_src:
+        # Each store's twin on the baseline tree runs just before it, same scenario.
+        stores = [t for store in stores for t in (store + BASE, store)]
     targets = (["bare"] if args.target in ("bare", "both") else []) + (
         stores if args.target in ("ours", "both") else []
     )
@@ -554,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str], WrkResult] = {}
     ours_runs: dict[str, list[WrkResult]] = {t: [] for t in targets if t != "bare"}
     inbox: dict[str, Any] = {}
-    pg_db: tuple[str, str] | None = None  # (name, url) of the database made for this run
+    pg_dbs: dict[str, tuple[str, str]] = {}  # target -> (name, url) of its database
     try:
         with terminate_on_sigterm():
             for target in list(targets):
@@ -567,16 +658,21 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     argv_ = [*pin(server_cpu), args.creatorflow, "serve"]
                     url = None
-                    if target == POSTGRES:
+                    if is_pg(target):
                         try:
-                            pg_db = create_pg_database(args.pg_url)
+                            pg_dbs[target] = create_pg_database(args.pg_url)
                         except Exception as exc:  # driver / OS error: report, go on without
-                            print(f"postgres skipped: no database on {args.pg_url}: {exc!r}")
+                            print(f"{target} skipped: no database on {args.pg_url}: {exc!r}")
                             targets.remove(target)
                             continue
-                        url = pg_db[1]
-                        print(f"postgres: database {pg_db[0]}", flush=True)
+                        url = pg_dbs[target][1]
+                        print(f"{target}: database {pg_dbs[target][0]}", flush=True)
                     env = ours_env(port, data_dir, url)
+                    if target.endswith(BASE):
+                        src = str(Path(args.baseline_src).resolve())
+                        env["PYTHONPATH"] = os.pathsep.join(
+                            p for p in (src, env.get("PYTHONPATH", "")) if p
+                        )
                 print(f"starting {target} on 127.0.0.1:{port} ...", flush=True)
                 try:
                     servers[target] = start_server(
@@ -599,7 +695,9 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(
                         f"{target} died (exit {server.proc.returncode}):\n{server.log_tail()}"
                     )
-                before = pg_started(args.pg_url) if target == POSTGRES else ""
+                before = pg_started(args.pg_url) if is_pg(target) else ""
+                pids = pg_pids(args.pg_url, pg_dbs[target][0]) if target in pg_dbs else []
+                cpu0, pg0 = proc_cpu_s([server.proc.pid]), proc_cpu_s(pids)
                 r = run_wrk(
                     target,
                     name,
@@ -611,7 +709,9 @@ def main(argv: list[str] | None = None) -> int:
                     duration_s=dur,
                     cpu=wrk_cpu,
                 )
-                if target == POSTGRES:
+                r.server_cpu_s = proc_cpu_s([server.proc.pid]) - cpu0
+                r.pg_cpu_s = proc_cpu_s(pids) - pg0
+                if is_pg(target):
                     after = pg_started(args.pg_url)
                     r.restarted = before != after or "down" in (before, after)
                 if target != "bare":
@@ -619,8 +719,9 @@ def main(argv: list[str] | None = None) -> int:
                 if name != "warmup":
                     results[(target, name)] = r
                 print(
-                    f"  {target:<8} {name:<9} {r.rps:>9,.0f} req/s  p50/p99/p999 {lat(r)} ms  "
-                    f"errors {r.errors}"
+                    f"  {target:<13} {name:<9} {r.rps:>9,.0f} req/s  p50/p99/p999 {lat(r)} ms  "
+                    f"errors {r.errors}  cpu {r.server_us:.1f} µs/req ({r.server_busy:.0%})"
+                    + (f", pg {r.pg_us:.1f} µs/req" if is_pg(target) else "")
                     + ("  POSTGRES RESTARTED DURING THIS RUN" if r.restarted else ""),
                     flush=True,
                 )
@@ -659,8 +760,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {target} exited with {code}")
                 runs = ours_runs[target]
                 count: Callable[[], tuple[str, int]]
-                if target == POSTGRES and pg_db is not None:
-                    count = functools.partial(count_postgres_inbox, pg_db[1])
+                if target in pg_dbs:
+                    count = functools.partial(count_postgres_inbox, pg_dbs[target][1])
                 else:
                     count = functools.partial(count_sqlite_inbox, tmp / f"data-{target}")
                 inbox[target] = verify_inbox(
@@ -677,12 +778,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop(grace_s=5)
-        if pg_db is not None:
+        for name_, _ in pg_dbs.values():
             try:
-                drop_pg_database(args.pg_url, pg_db[0])
-                print(f"postgres: dropped {pg_db[0]}", flush=True)
+                drop_pg_database(args.pg_url, name_)
+                print(f"postgres: dropped {name_}", flush=True)
             except Exception as exc:  # report; the name says what to drop by hand
-                print(f"postgres: could not drop {pg_db[0]}: {exc!r}", file=sys.stderr)
+                print(f"postgres: could not drop {name_}: {exc!r}", file=sys.stderr)
         if args.keep:
             print(f"kept {tmp}")
         else:
@@ -713,6 +814,30 @@ def pg_started(admin_url: str) -> str:
     from bench.store import postmaster_started
 
     return asyncio.run(postmaster_started(admin_url))
+
+
+def pg_pids(admin_url: str, database: str) -> list[int]:
+    """Pids of the Postgres processes serving ``database``: its backends, plus the WAL writer,
+    background writer and checkpointer (shared by every database; [] when unreachable)."""
+
+    async def query() -> list[int]:
+        import asyncpg  # type: ignore[import-untyped]
+
+        conn = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 OR backend_type = ANY($2)",
+                database,
+                ["walwriter", "background writer", "checkpointer"],
+            )
+        finally:
+            await conn.close()
+        return [int(row["pid"]) for row in rows]
+
+    try:
+        return asyncio.run(query())
+    except Exception:  # a missing figure must not stop the benchmark
+        return []
 
 
 def drop_pg_database(admin_url: str, name: str) -> None:

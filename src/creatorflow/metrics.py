@@ -1,12 +1,17 @@
 """Prometheus metrics of one running service (names start with ``creatorflow_``).
 
 Each :class:`Metrics` owns its own ``CollectorRegistry`` so that several services (tests) can
-live in one process. Hot paths update pre-bound children (``.labels()`` resolved once); runtime
-counters (mailboxes, restarts) are plain integers read at scrape time by a custom collector.
+live in one process. The per-webhook series (requests by outcome, latency, received and
+processed by topic) are plain integers in a :class:`WebhookTally`, and runtime counters
+(mailboxes, restarts) plain integers of the runtime, all turned into Prometheus families at
+scrape time by custom collectors: a ``prometheus_client`` child costs 0.3 µs per ``inc()`` and
+0.7 µs per ``observe()`` (a lock each), ~2 µs per webhook in all, against ~0.1 µs for the
+tally. Everything else (per commit, per TikTok call) uses ``prometheus_client`` directly.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -18,8 +23,14 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from creatorflow.runtime import SupervisorStats
 
@@ -45,8 +56,98 @@ WEBHOOK_OUTCOMES: Final = (
 _LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0,
 )  # fmt: skip
+#: The ``le`` labels of the latency buckets, as prometheus_client writes them (+Inf last).
+_LATENCY_LE: Final[tuple[str, ...]] = (
+    *(floatToGoString(b) for b in _LATENCY_BUCKETS),  # type: ignore[no-untyped-call]
+    "+Inf",
+)
 _MAX_CACHED_TYPES: Final = 256
+_OTHER_TYPE: Final = -1  # key of the shared series past _MAX_CACHED_TYPES type numbers
 _BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+class WebhookTally(Collector):
+    """Per-webhook counters as plain integers (one event loop updates them; no locks), exposed
+    with the same names, labels and buckets as ``prometheus_client`` objects would be.
+
+    Series: ``creatorflow_webhook_requests_total{outcome}``,
+    ``creatorflow_webhook_latency_seconds`` (histogram),
+    ``creatorflow_webhooks_received_total{type,topic}`` and
+    ``creatorflow_inbox_processed_total{type,topic}``. Topic series are bounded: past
+    ``_MAX_CACHED_TYPES`` distinct type numbers (senders choose them), further ones share the
+    series ``type="other", topic="OTHER"``.
+    """
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = dict.fromkeys(WEBHOOK_OUTCOMES, 0)
+        # buckets[i]: observations in (_LATENCY_BUCKETS[i-1], _LATENCY_BUCKETS[i]]; last: +Inf.
+        self._buckets = [0] * (len(_LATENCY_BUCKETS) + 1)
+        self._latency_sum = 0.0
+        self._received: dict[int, int] = {}  # bounded: _MAX_CACHED_TYPES keys (+ -1, other)
+        self._processed: dict[int, int] = {}
+        self._topics: dict[int, str] = {}
+
+    def request(self, outcome: str, seconds: float) -> None:
+        """One answered webhook request. ``outcome`` must be one of ``WEBHOOK_OUTCOMES``."""
+        self.outcomes[outcome] += 1
+        self._buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        self._latency_sum += seconds
+
+    def received(self, type_: int, topic: str) -> None:
+        """One new (non-duplicate) webhook stored."""
+        key = self._key(type_, topic)
+        self._received[key] = self._received.get(key, 0) + 1
+
+    def processed(self, type_: int, topic: str) -> None:
+        """One inbox event marked processed."""
+        key = self._key(type_, topic)
+        self._processed[key] = self._processed.get(key, 0) + 1
+
+    def _key(self, type_: int, topic: str) -> int:
+        if type_ in self._topics:
+            return type_
+        if len(self._topics) >= _MAX_CACHED_TYPES:
+            return _OTHER_TYPE
+        self._topics[type_] = topic
+        return type_
+
+    def _labels(self, key: int) -> list[str]:
+        if key == _OTHER_TYPE:
+            return ["other", "OTHER"]
+        return [str(key), self._topics[key]]
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "creatorflow_webhook_requests", "Webhook requests by outcome.", labels=["outcome"]
+        )
+        for outcome, n in self.outcomes.items():
+            requests.add_metric([outcome], n)
+        cumulative = 0
+        buckets: list[tuple[str, float]] = []
+        for le, n in zip(_LATENCY_LE, self._buckets, strict=True):
+            cumulative += n
+            buckets.append((le, cumulative))
+        latency = HistogramMetricFamily(
+            "creatorflow_webhook_latency_seconds",
+            "Time from request start to the answer (every outcome).",
+            buckets=buckets,
+            sum_value=self._latency_sum,
+        )
+        received = CounterMetricFamily(
+            "creatorflow_webhooks_received",
+            "New (non-duplicate) webhooks stored, by topic.",
+            labels=["type", "topic"],
+        )
+        for key, n in self._received.items():
+            received.add_metric(self._labels(key), n)
+        processed = CounterMetricFamily(
+            "creatorflow_inbox_processed",
+            "Inbox events marked processed by the consumer, by topic.",
+            labels=["type", "topic"],
+        )
+        for key, n in self._processed.items():
+            processed.add_metric(self._labels(key), n)
+        yield from (requests, latency, received, processed)
 
 
 class RuntimeCollector(Collector):
@@ -98,31 +199,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.webhook_requests = Counter(
-            "creatorflow_webhook_requests",
-            "Webhook requests by outcome.",
-            ["outcome"],
-            registry=r,
-        )
-        self.webhook_outcome = {o: self.webhook_requests.labels(o) for o in WEBHOOK_OUTCOMES}
-        self.webhook_latency = Histogram(
-            "creatorflow_webhook_latency_seconds",
-            "Time from request start to the answer (every outcome).",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.webhooks_by_type = Counter(
-            "creatorflow_webhooks_received",
-            "New (non-duplicate) webhooks stored, by topic.",
-            ["type", "topic"],
-            registry=r,
-        )
-        self.inbox_processed = Counter(
-            "creatorflow_inbox_processed",
-            "Inbox events marked processed by the consumer, by topic.",
-            ["type", "topic"],
-            registry=r,
-        )
+        #: Requests by outcome, latency, received and processed by topic (the hot path).
+        self.webhooks = WebhookTally()
+        r.register(self.webhooks)
         self.inbox_handoff_overflow = Counter(
             "creatorflow_inbox_handoff_overflow",
             "Stored webhooks not handed on at once because the consumer was full (pumped later).",
@@ -175,29 +254,15 @@ class Metrics:
             ["breaker"],
             registry=r,
         )
-        self._received_children: dict[int, Counter] = {}
-        self._processed_children: dict[int, Counter] = {}
         self.ready = Gauge("creatorflow_ready", "1 when the service accepts traffic.", registry=r)
 
     def count_received(self, type_: int, topic: str) -> None:
-        """One new webhook of numeric ``type_`` (label children cached: hot path)."""
-        self._by_type(self.webhooks_by_type, self._received_children, type_, topic).inc()
+        """One new webhook of numeric ``type_`` (hot path: see :class:`WebhookTally`)."""
+        self.webhooks.received(type_, topic)
 
     def count_processed(self, type_: int, topic: str) -> None:
         """One inbox event processed."""
-        self._by_type(self.inbox_processed, self._processed_children, type_, topic).inc()
-
-    @staticmethod
-    def _by_type(counter: Counter, cache: dict[int, Counter], type_: int, topic: str) -> Counter:
-        child = cache.get(type_)
-        if child is None:
-            if len(cache) >= _MAX_CACHED_TYPES:
-                # Senders choose type numbers: past this many distinct ones, one shared series
-                # (prometheus keeps every label set forever, so this is the bound).
-                return counter.labels("other", "OTHER")
-            child = counter.labels(str(type_), topic)
-            cache[type_] = child
-        return child
+        self.webhooks.processed(type_, topic)
 
     def count_store_failure(self, kind: str) -> None:
         """Observer for the store writer: a failed write (``unavailable`` or ``refused``)."""

@@ -26,8 +26,8 @@ import anyio
 import msgspec
 
 from creatorflow.actors.store_writer import Write
-from creatorflow.errors import ActorStopped, MailboxFull
-from creatorflow.ports import InboxRecord, InsertInbox, WriteOp
+from creatorflow.errors import ActorStopped, MailboxFull, StoreError
+from creatorflow.ports import InboxRecord, InsertInbox, WriteOp, WriteResult
 from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru, Reply
 
 
@@ -62,6 +62,10 @@ class Kick(msgspec.Struct, frozen=True, kw_only=True, tag="kick"):
 
 
 IngressMsg = Receive | PumpIdle
+
+#: The two possible replies (frozen, so shared instead of made per webhook).
+_NEW = Received(new=True)
+_DUPLICATE = Received(new=False)
 
 #: Kick generations, increasing across restarts of the ingress (a late PumpIdle from an
 #: earlier incarnation must never look current).
@@ -124,7 +128,7 @@ class WebhookIngress(Actor[IngressMsg]):
                 continue
             nid = msg.record.notification_id
             if nid in self._recent:
-                env.reply(Received(new=False))
+                env.reply(_DUPLICATE)
                 continue
             same = waiting.get(nid)
             if same is None:
@@ -147,29 +151,22 @@ class WebhookIngress(Actor[IngressMsg]):
     async def _store(
         self, ops: list[WriteOp], waiting: dict[str, list[Envelope[IngressMsg]]]
     ) -> None:
-        # One Write per webhook, all enqueued before waiting: the writer still commits them in
-        # one transaction, and if the store refuses one (poison), only that one fails.
-        pending: list[tuple[InsertInbox, Reply[Any]]] = []
+        new_records: list[InboxRecord] = []
         try:
-            for op in ops:
+            for op, outcome in await self._write(ops):
                 assert isinstance(op, InsertInbox)
-                pending.append((op, await self._writer.request(Write(ops=(op,)))))
-            new_records: list[InboxRecord] = []
-            for op, reply in pending:
                 nid = op.record.notification_id
                 envs = waiting.pop(nid)
-                try:
-                    (result,) = await reply.wait()
-                except Exception as exc:
+                if isinstance(outcome, Exception):
                     # Not durable: nobody gets a 200 for it.
                     for env in envs:
-                        env.fail(exc)
+                        env.fail(outcome)
                     continue
                 self._remember(nid)
-                envs[0].reply(Received(new=bool(result)))
+                envs[0].reply(_NEW if outcome else _DUPLICATE)
                 for env in envs[1:]:
-                    env.reply(Received(new=False))  # duplicates inside the batch
-                if result:
+                    env.reply(_DUPLICATE)  # duplicates inside the batch
+                if outcome:
                     new_records.append(op.record)
         except ActorStopped as exc:
             # The writer is gone (shutdown): nobody gets a 200 for a row that is not durable.
@@ -183,6 +180,41 @@ class WebhookIngress(Actor[IngressMsg]):
         finally:
             self._slots.release()
         self._hand_off(new_records)
+
+    async def _write(self, ops: list[WriteOp]) -> list[tuple[WriteOp, WriteResult | Exception]]:
+        """Each op with its result, or with the error that kept it from being stored.
+
+        The whole batch goes as one ``Write`` (one message, one reply: a per-webhook message
+        cost ~3 µs of CPU per webhook). If the store refuses it (StoreError: a poison row
+        somewhere), each op is written again as its own ``Write``, all enqueued before
+        waiting, so the writer still commits them together and only the refused one fails.
+        Any other error fails the whole batch (nothing of it was committed).
+        Raises ActorStopped when the writer is gone.
+        """
+        try:
+            results: list[WriteResult] = await self._writer.ask(Write(ops=tuple(ops)))
+            return list(zip(ops, results, strict=True))
+        except ActorStopped:
+            raise
+        except StoreError as exc:
+            if len(ops) == 1:
+                return [(ops[0], exc)]
+        except Exception as exc:
+            return [(op, exc) for op in ops]
+        pending: list[tuple[WriteOp, Reply[Any]]] = [
+            (op, await self._writer.request(Write(ops=(op,)))) for op in ops
+        ]
+        outcomes: list[tuple[WriteOp, WriteResult | Exception]] = []
+        for op, reply in pending:
+            try:
+                (result,) = await reply.wait()
+            except ActorStopped:
+                raise
+            except Exception as exc:
+                outcomes.append((op, exc))
+                continue
+            outcomes.append((op, result))
+        return outcomes
 
     @staticmethod
     def _fail_waiting(waiting: dict[str, list[Envelope[IngressMsg]]], error: BaseException) -> None:

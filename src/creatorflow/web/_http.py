@@ -18,6 +18,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON: Final = b"application/json"
+_NO_BODY_HEADERS: Final = ((b"content-length", b"0"),)  # a tuple: servers only iterate it
 _json_encode = msgspec.json.Encoder().encode
 
 
@@ -69,10 +70,14 @@ async def respond(
     extra: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Send a complete response."""
-    headers: list[tuple[bytes, bytes]] = [(b"content-length", str(len(body)).encode())]
-    if content_type is not None:
-        headers.append((b"content-type", content_type))
-    headers.extend(extra)
+    headers: Iterable[tuple[bytes, bytes]]
+    if not body and content_type is None and not extra:
+        headers = _NO_BODY_HEADERS  # every 200 to a webhook: no list to build
+    else:
+        headers = [(b"content-length", str(len(body)).encode())]
+        if content_type is not None:
+            headers.append((b"content-type", content_type))
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

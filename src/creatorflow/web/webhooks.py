@@ -10,8 +10,10 @@ stored and counted.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 
@@ -33,7 +35,7 @@ from creatorflow.errors import (
 )
 from creatorflow.metrics import Metrics
 from creatorflow.ports import Clock, InboxRecord
-from creatorflow.runtime import ActorRef
+from creatorflow.runtime import ActorRef, Reply
 from creatorflow.web._http import JSON, Scope, Send, header, read_body, respond, respond_error
 from creatorflow.web._http import Receive as AsgiReceive
 from creatorflow.web.lifecycle import Lifecycle
@@ -64,6 +66,7 @@ class WebhookEndpoint:
         self._apps = tuple(apps)
         self._ingress = ingress
         self._metrics = metrics
+        self._tally = metrics.webhooks
         self._clock = clock
         self._lifecycle = lifecycle
         self._max_body = max_body_bytes
@@ -73,8 +76,7 @@ class WebhookEndpoint:
     async def __call__(self, scope: Scope, receive: AsgiReceive, send: Send) -> None:
         started = time.perf_counter()
         outcome = await self._handle(scope, receive, send)
-        self._metrics.webhook_outcome[outcome].inc()
-        self._metrics.webhook_latency.observe(time.perf_counter() - started)
+        self._tally.request(outcome, time.perf_counter() - started)
 
     async def _unavailable(self, send: Send, code: str, detail: str) -> None:
         await respond_error(send, 503, code, detail, self._retry_after)
@@ -86,7 +88,7 @@ class WebhookEndpoint:
             return "draining"
         try:
             content_type = header(scope, b"content-type") or b""
-            if not content_type.split(b";", 1)[0].strip().lower() == JSON:
+            if content_type != JSON and content_type.split(b";", 1)[0].strip().lower() != JSON:
                 raise WebhookRejected(
                     415, "unsupported_media_type", "Content-Type must be application/json"
                 )
@@ -114,8 +116,7 @@ class WebhookEndpoint:
                 await self._unavailable(send, "draining", "ingress is stopped; retry later")
                 return "draining"
             try:
-                with anyio.fail_after(self._timeout_s):
-                    result = await reply.wait()
+                result = await self._wait(reply)
             except StoreError as exc:
                 # The store refused this webhook (not an outage): a retry will not help soon.
                 await respond_error(send, 500, "store_refused", f"not stored: {exc}")
@@ -131,6 +132,30 @@ class WebhookEndpoint:
         await respond(send, 200)
         assert isinstance(result, Received)
         return "accepted" if result.new else "duplicate"
+
+    async def _wait(self, reply: Reply[Any]) -> Any:
+        """The ingress' answer, or TimeoutError after ``timeout_s``.
+
+        On asyncio the deadline is a plain loop timer (~1 µs) that fails the reply slot: an
+        anyio cancel scope (``fail_after``) cost 10-12 µs of CPU per request, a fifth of a
+        webhook's whole cost in the service (``bench/ingress_cpu.py``: 55 -> 43 µs). The timer
+        only ever fails the one reply this request waits for; an answer the ingress gives
+        later is ignored (first answer wins), as after a cancelled wait. On trio: fail_after.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            with anyio.fail_after(self._timeout_s):
+                return await reply.wait()
+        timer = loop.call_later(self._timeout_s, _expire, reply)
+        try:
+            return await reply.wait()
+        finally:
+            timer.cancel()
+
+
+def _expire(reply: Reply[Any]) -> None:
+    reply.fail(TimeoutError("webhook not stored in time"))
 
 
 def _text(value: bytes | None) -> str | None:

@@ -22,7 +22,15 @@ from creatorflow.ports import (
     WriteOp,
     WriteResult,
 )
-from creatorflow.runtime import ActorRef, Backoff, ChildSpec, Supervisor
+from creatorflow.runtime import (
+    Actor,
+    ActorRef,
+    Backoff,
+    ChildSpec,
+    Envelope,
+    Supervisor,
+    open_actor,
+)
 from creatorflow.runtime.testing import wait_all_tasks_blocked
 from unit.actors.inbox_consumer_fixture import InboxConsumer
 
@@ -188,3 +196,104 @@ async def test_overload_does_not_process_a_row_twice(anyio_backend: Any) -> None
         await settle(root)
     assert set(store.processed) == {f"o{i:03d}" for i in range(200)}
     assert max(store.processed.values()) == 1
+
+
+# --------------------------------------------------------------------------- one Write per batch
+
+
+class RecordingWriter(Actor[Write]):
+    """A writer that applies each Write alone and remembers what it was sent."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.writes: list[Write] = []
+
+    async def handle(self, env: Envelope[Write]) -> None:
+        self.writes.append(env.msg)
+        try:
+            env.reply(await self.store.apply(env.msg.ops))
+        except Exception as exc:
+            env.fail(exc)
+
+
+class Sink(Actor[Any]):
+    async def handle(self, env: Envelope[Any]) -> None:
+        pass
+
+
+@asynccontextmanager
+async def lone_ingress(store: MemoryStore) -> AsyncIterator[tuple[RecordingWriter, Any]]:
+    writer = RecordingWriter(store)
+    async with (
+        open_actor(writer, "writer", 64) as writer_ref,
+        open_actor(Sink(), "consumer", 64) as consumer,
+        open_actor(Sink(), "pump", 64) as pump,
+        open_actor(
+            WebhookIngress(writer=writer_ref, consumer=consumer, pump=pump, dedupe_cache_size=100),
+            "ingress",
+            64,
+        ) as ingress,
+    ):
+        yield writer, ingress
+
+
+def inserted(write: Write) -> list[str]:
+    return [op.record.notification_id for op in write.ops if isinstance(op, InsertInbox)]
+
+
+async def test_a_batch_of_webhooks_is_one_write(anyio_backend: Any) -> None:
+    store = MemoryStore()
+    async with lone_ingress(store) as (writer, ingress):
+        # Queued before the ingress runs: one batch.
+        replies = [ingress.ask_nowait(Receive(record=record(f"b{i}"))) for i in range(10)]
+        twin = ingress.ask_nowait(Receive(record=record("b3")))  # a duplicate inside the batch
+        assert [await r.wait() for r in replies] == [Received(new=True)] * 10
+        assert await twin.wait() == Received(new=False)
+    assert [inserted(w) for w in writer.writes] == [[f"b{i}" for i in range(10)]]
+
+
+async def test_poison_in_a_batch_is_retried_one_by_one_and_fails_alone(anyio_backend: Any) -> None:
+    store = MemoryStore()
+    async with lone_ingress(store) as (writer, ingress):
+        names = ["p0", "p1", "bad", "p3"]
+        replies = {
+            n: ingress.ask_nowait(Receive(record=record(n, b"poison" if n == "bad" else b"{}")))
+            for n in names
+        }
+        with pytest.raises(StoreError):
+            await replies.pop("bad").wait()
+        assert [await r.wait() for r in replies.values()] == [Received(new=True)] * 3
+        # The ingress did not crash: the next webhook is stored as usual.
+        assert await ingress.ask(Receive(record=record("after"))) == Received(new=True)
+    assert [inserted(w) for w in writer.writes] == [
+        names,
+        ["p0"],
+        ["p1"],
+        ["bad"],
+        ["p3"],
+        ["after"],
+    ]
+    assert set(store.rows) == {"p0", "p1", "p3", "after"}
+
+
+async def test_a_lone_poison_webhook_fails_without_crashing_the_ingress(anyio_backend: Any) -> None:
+    store = MemoryStore()
+    async with lone_ingress(store) as (writer, ingress):
+        with pytest.raises(StoreError):
+            await ingress.ask(Receive(record=record("bad", b"poison")))
+        assert await ingress.ask(Receive(record=record("good"))) == Received(new=True)
+    assert [inserted(w) for w in writer.writes] == [["bad"], ["good"]]
+
+
+async def test_store_outage_fails_every_webhook_of_the_batch(anyio_backend: Any) -> None:
+    store = MemoryStore()
+    store.down = True
+    async with lone_ingress(store) as (writer, ingress):
+        replies = [ingress.ask_nowait(Receive(record=record(f"d{i}"))) for i in range(3)]
+        for reply in replies:
+            with pytest.raises(StoreUnavailable):
+                await reply.wait()
+        store.down = False
+        # Nothing was remembered as stored: a retry by TikTok is stored, not called a duplicate.
+        assert await ingress.ask(Receive(record=record("d0"))) == Received(new=True)
+    assert [inserted(w) for w in writer.writes] == [["d0", "d1", "d2"], ["d0"]]

@@ -32,7 +32,11 @@ class MemoryInbox:
 
 @asynccontextmanager
 async def client_for(
-    ingress: ActorRef[IngressMsg], lifecycle: Lifecycle, metrics: Metrics
+    ingress: ActorRef[IngressMsg],
+    lifecycle: Lifecycle,
+    metrics: Metrics,
+    *,
+    timeout_s: float = 2.5,
 ) -> AsyncIterator[httpx.AsyncClient]:
     endpoint = WebhookEndpoint(
         apps=[AppCredentials(app_key=APP_KEY, app_secret=APP_SECRET)],
@@ -42,6 +46,7 @@ async def client_for(
         lifecycle=lifecycle,
         max_body_bytes=4096,
         retry_after_s=7,
+        timeout_s=timeout_s,
     )
 
     async def ready() -> dict[str, str]:
@@ -86,7 +91,7 @@ async def test_full_ingress_mailbox_is_503_with_retry_after(anyio_backend: objec
     assert response.status_code == 503
     assert response.headers["retry-after"] == "7"
     assert response.json()["error"] == "saturated"
-    assert metrics.webhook_outcome["saturated"]._value.get() == 1
+    assert metrics.webhooks.outcomes["saturated"] == 1
     assert mailbox.stats().rejected == 1
 
 
@@ -135,12 +140,50 @@ async def test_store_down_is_503_not_200(anyio_backend: object) -> None:
 async def test_in_flight_is_counted_until_answered(anyio_backend: object) -> None:
     actor = AcceptingIngress()
     lifecycle = ready_lifecycle()
+    metrics = Metrics()
     async with (
         open_actor(actor, "webhook_ingress", 8) as ingress,
-        client_for(ingress, lifecycle, Metrics()) as client,
+        client_for(ingress, lifecycle, metrics) as client,
     ):
         response = await post(client, "n-ok")
         assert response.status_code == 200
+        assert response.headers["content-length"] == "0"
         assert lifecycle.in_flight == 0
         await lifecycle.wait_idle()  # returns at once when idle
     assert actor.seen == ["n-ok"]
+    assert metrics.webhooks.outcomes["accepted"] == 1
+    text = metrics.render().decode()
+    assert "creatorflow_webhook_latency_seconds_count 1.0" in text
+
+
+class SilentIngress(Actor[IngressMsg]):
+    """Takes every webhook and never answers: a commit that hangs."""
+
+    def __init__(self) -> None:
+        self.held: list[Envelope[IngressMsg]] = []
+
+    async def handle(self, env: Envelope[IngressMsg]) -> None:
+        self.held.append(env)
+
+
+async def test_not_stored_in_time_is_503_and_a_late_answer_is_ignored(
+    anyio_backend: object,
+) -> None:
+    actor = SilentIngress()
+    lifecycle = ready_lifecycle()
+    metrics = Metrics()
+    async with (
+        open_actor(actor, "webhook_ingress", 8) as ingress,
+        client_for(ingress, lifecycle, metrics, timeout_s=0.01) as client,
+    ):
+        response = await post(client, "n-slow")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "7"
+        assert response.json()["error"] == "timeout"
+        assert lifecycle.in_flight == 0
+        # The commit lands after all: first answer wins, nothing raises or hangs.
+        [env] = actor.held
+        env.reply(Received(new=True))
+        env.fail(StoreUnavailable("too late"))
+        assert env.answered
+    assert metrics.webhooks.outcomes["timeout"] == 1
