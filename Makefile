@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CODE := $(wildcard src tests bench tools)
 
-.PHONY: run test lint typecheck contracts pytest install install-test bench bench-runtime bench-ingress clean format
+.PHONY: run test lint typecheck contracts pytest install install-test bench bench-runtime bench-ingress bench-inventory clean format
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "CreatorFlow needs Python >= 3.11"'
@@ -51,6 +51,9 @@ bench: bench-runtime bench-ingress
 
 bench-runtime: install-test
 	$(BIN)/python -m bench.runtime
+
+bench-inventory: install-test
+	$(BIN)/python -m bench.inventory
 
 bench-ingress: install-test
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from creatorflow.errors import ActorCrashed, ActorStopped, MailboxFull
@@ -159,6 +160,11 @@ class Mailbox(Generic[T]):
         self.flushes_pending = 0
         self.closed = False
         self._recv_closed = False
+        # The consumer's wait for a first envelope: a bare future on asyncio (an anyio Event
+        # elsewhere), set by the next sender. Cheaper than waiting in the stream's receive(),
+        # which checkpoints first and builds an event and a task record on every wait: this is
+        # paid once per wake-up, i.e. per message for an actor that is usually idle.
+        self._waiter: asyncio.Future[None] | anyio.Event | None = None
 
     # ------------------------------------------------------------------ senders
 
@@ -172,6 +178,7 @@ class Mailbox(Generic[T]):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise ActorStopped(self.name) from None
         self._count_sent()
+        self._wake()
 
     def offer(self, env: Envelope[T]) -> bool:
         """Enqueue if there is room (True) without waiting or counting a rejection (False).
@@ -185,6 +192,7 @@ class Mailbox(Generic[T]):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise ActorStopped(self.name) from None
         self._count_sent()
+        self._wake()
         return True
 
     async def put(self, env: Envelope[T]) -> None:
@@ -194,6 +202,36 @@ class Mailbox(Generic[T]):
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise ActorStopped(self.name) from None
         self._count_sent()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the consumer if it waits for a first envelope."""
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if isinstance(waiter, anyio.Event):
+                waiter.set()
+            elif not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait_nonempty(self) -> None:
+        """Wait until a sender puts something or the mailbox closes (a cancellation point)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        waiter: asyncio.Future[None] | anyio.Event = (
+            anyio.Event() if loop is None else loop.create_future()
+        )
+        self._waiter = waiter
+        try:
+            if isinstance(waiter, anyio.Event):
+                await waiter.wait()
+            else:
+                await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
 
     def _count_sent(self) -> None:
         self.sent += 1
@@ -213,13 +251,26 @@ class Mailbox(Generic[T]):
         batch: list[Envelope[T]] = []
         while self._requeued and len(batch) < max_items:
             batch.append(self._requeued.popleft())
+        recv = self._recv
         if not batch:
             try:
-                batch.append(await self._recv.receive())
+                batch.append(recv.receive_nowait())
+            except anyio.WouldBlock:
+                while not batch:  # idle: wait for a sender (nothing taken while waiting)
+                    await self._wait_nonempty()
+                    try:
+                        batch.append(recv.receive_nowait())
+                    except anyio.WouldBlock:
+                        continue
+                    except (anyio.EndOfStream, anyio.ClosedResourceError):
+                        raise ActorStopped(self.name) from None
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 raise ActorStopped(self.name) from None
+            else:
+                # Busy: let other tasks run, without a cancellation point (the envelope is
+                # taken already and must not be dropped).
+                await anyio.lowlevel.cancel_shielded_checkpoint()
             self.taken += 1
-        recv = self._recv
         try:
             while len(batch) < max_items:
                 batch.append(recv.receive_nowait())
@@ -284,6 +335,7 @@ class Mailbox(Generic[T]):
         """
         self.closed = True
         self._send.close()
+        self._wake()  # the consumer sees the end of the stream once it is empty
 
     def close(self, reason: BaseException | None = None) -> None:
         """Stop accepting; fail every waiting ``ask`` with ``reason`` (default ActorStopped)."""
@@ -296,6 +348,7 @@ class Mailbox(Generic[T]):
         for env in self._drain_all():
             env.fail(error)
         self._recv.close()
+        self._wake()
 
     def _drain_all(self) -> Iterator[Envelope[T]]:
         while self._requeued:

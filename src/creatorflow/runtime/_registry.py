@@ -31,6 +31,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
 from creatorflow.errors import ActorStopped, MailboxFull
@@ -162,6 +163,16 @@ class Registry(Generic[K, M]):
         return reply
 
     async def _put(self, key: K, env: Envelope[M]) -> None:
+        # Fast path (as ActorRef.ask): a cancellation point, then enqueue without the stream's
+        # awaiting send when there is room.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        try:
+            entry = self._acquire_nowait(key)
+            if entry is not None and entry.mailbox.offer(env):
+                return
+        except ActorStopped:
+            if not self._accepting:
+                raise
         for _ in range(_MAX_SEND_ATTEMPTS):
             entry = self._acquire_nowait(key)
             while entry is None:

@@ -178,7 +178,9 @@ async def test_senders_wait_when_too_many_actors_are_still_stopping(log: list[An
         gate.set()
         await done.wait()
         await reg.stop()
-    assert [t for t, m in log if m == 1] == ["a", "b", "c"]
+    handled = [t for t, m in log if m == 1]
+    # a and b in either order (different keys: no order between them); c only after a stopped.
+    assert sorted(handled[:2]) == ["a", "b"] and handled[2:] == ["c"]
 
 
 async def test_crashed_key_restarts_on_the_same_mailbox(log: list[Any]) -> None:
