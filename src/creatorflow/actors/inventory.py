@@ -264,6 +264,7 @@ class SkuActor(Actor[InventoryMsg]):
         self._keys: OrderedDict[str, None] = OrderedDict()  # adjustment keys applied
         self._closed_pos: OrderedDict[str, PurchaseOrderRow] = OrderedDict()  # read back
         self._stored_reserved = 0
+        self._loaded_counts = (0, 0)
 
     # ------------------------------------------------------------------ loading
 
@@ -295,6 +296,8 @@ class SkuActor(Actor[InventoryMsg]):
         self._stock = stock
         self._exists = row is not None
         self._stored_reserved = 0 if row is None else row.reserved
+        # What a Repair compares: the SKU row's counter and its held rows, as read now.
+        self._loaded_counts = (self._stored_reserved, stock.reserved)
         if row is not None and row.product_id:
             self._ref = TikTokSkuRef(
                 shop_id=row.shop_id,
@@ -472,10 +475,11 @@ class SkuActor(Actor[InventoryMsg]):
     # ------------------------------------------------------------------ repair, POs
 
     def _repair(self, stock: SkuStock, now_ms: int, changes: list[Change]) -> RepairReport:
-        # handle_batch reloaded the stock from the store: ``reserved`` is now the sum of the
-        # held rows, ``_stored_reserved`` what the SKU row said.
-        before = self._stored_reserved
-        drift = before != stock.reserved
+        # handle_batch reloaded the stock from the store before this batch: compare the SKU
+        # row's counter with the held rows as they were then (not after the batch's own
+        # changes before this message, which are not drift).
+        before, from_rows = self._loaded_counts
+        drift = before != from_rows
         if drift:
             log.warning(
                 "sku %s: stored reserved %d, held rows say %d; repaired",
@@ -486,7 +490,7 @@ class SkuActor(Actor[InventoryMsg]):
             changes.append(
                 Change(
                     kind="repair",
-                    delta_reserved=stock.reserved - before,
+                    delta_reserved=from_rows - before,
                     on_hand=stock.on_hand,
                     reserved=stock.reserved,
                     reason="reserved re-derived from held reservations",

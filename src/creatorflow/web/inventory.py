@@ -310,7 +310,8 @@ class InventoryApi:
             await respond_json(send, 200, _view(view))
 
     async def reservations(self, sku: str, send: Send) -> None:
-        """``GET /api/inventory/{sku}/reservations``: the held rows (expired but unswept too)."""
+        """``GET /api/inventory/{sku}/reservations``: the holds that count now (a hold past its
+        expiry no longer counts, even before the keeper sweeps it)."""
         try:
             rows = await self._reader.held_reservations(sku)
             # Holds may name a SKU without a row, so only an empty answer needs the SKU row.
@@ -321,6 +322,7 @@ class InventoryApi:
         if unknown:
             await respond_error(send, 404, "not_found", f"no SKU {sku!r}")
             return
+        now_ms = self._clock_ms()
         holds = [
             {
                 "order_id": row.order_id,
@@ -329,6 +331,7 @@ class InventoryApi:
                 "created_at_ms": row.created_at_ms,
             }
             for row in rows
+            if row.expires_at_ms is None or row.expires_at_ms > now_ms
         ]
         await respond_json(send, 200, {"sku": sku, "reservations": holds})
 

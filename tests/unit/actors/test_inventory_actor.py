@@ -361,3 +361,15 @@ async def test_shipping_fewer_units_than_held_frees_the_rest(tmp_path: Path) -> 
         assert isinstance(view, StockView) and (view.on_hand, view.reserved) == (8, 0)
         rows = await env.store.order_reservations("o1")
         assert [(r.qty, r.state) for r in rows] == [(2, "committed")]
+
+
+async def test_a_repair_in_the_same_batch_as_a_change_finds_no_drift(tmp_path: Path) -> None:
+    async with inventory(tmp_path) as env:
+        await env.ask("A", SetStock(on_hand=5))
+        # Both queued before the actor runs: one batch, the reserve first.
+        reserved = env.registry.ask_nowait("A", Reserve(order_id="o1", qty=2))
+        repaired = env.registry.ask_nowait("A", Repair())
+        assert isinstance(await reserved.wait(), Reservation)
+        report = await repaired.wait()
+        assert isinstance(report, RepairReport) and not report.repaired
+        assert [e.kind for e in await env.store.stock_events("A", limit=10)] == ["reserve", "set"]

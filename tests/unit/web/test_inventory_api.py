@@ -745,7 +745,16 @@ async def test_reservations_lists_the_held_rows(anyio_backend: Any) -> None:
                 sku="MUG",
                 qty=1,
                 state="held",
-                expires_at_ms=99,
+                expires_at_ms=NOW_MS + 99,
+                created_at_ms=12,
+                updated_at_ms=12,
+            ),
+            ReservationRow(  # past its expiry: no longer counts, even before the sweep
+                order_id="o3",
+                sku="MUG",
+                qty=5,
+                state="held",
+                expires_at_ms=NOW_MS,
                 created_at_ms=12,
                 updated_at_ms=12,
             ),
@@ -756,7 +765,7 @@ async def test_reservations_lists_the_held_rows(anyio_backend: Any) -> None:
         "sku": "MUG",
         "reservations": [
             {"order_id": "o1", "qty": 2, "expires_at_ms": None, "created_at_ms": 10},
-            {"order_id": "o2", "qty": 1, "expires_at_ms": 99, "created_at_ms": 12},
+            {"order_id": "o2", "qty": 1, "expires_at_ms": NOW_MS + 99, "created_at_ms": 12},
         ],
     }
     assert [name for name, _ in h.reader.calls] == ["held_reservations"]
