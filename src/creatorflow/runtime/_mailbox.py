@@ -160,6 +160,7 @@ class Mailbox(Generic[T]):
         self.flushes_pending = 0
         self.closed = False
         self._recv_closed = False
+        self._close_error: BaseException | None = None
         # The consumer's wait for a first envelope: a bare future on asyncio (an anyio Event
         # elsewhere), set by the next sender. Cheaper than waiting in the stream's receive(),
         # which checkpoints first and builds an event and a task record on every wait: this is
@@ -267,9 +268,18 @@ class Mailbox(Generic[T]):
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 raise ActorStopped(self.name) from None
             else:
-                # Busy: let other tasks run, without a cancellation point (the envelope is
-                # taken already and must not be dropped).
-                await anyio.lowlevel.cancel_shielded_checkpoint()
+                # Busy: let other tasks run; a cancellation point (as receive() was), and the
+                # envelope just taken goes back to the front if we are cancelled here.
+                try:
+                    await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    self.taken += 1
+                    self.requeue(batch)
+                    raise
+                if self._recv_closed:  # closed for good while we yielded: fail it as close() did
+                    self.taken += 1
+                    batch[0].fail(self._close_error or ActorStopped(self.name))
+                    raise ActorStopped(self.name)
             self.taken += 1
         try:
             while len(batch) < max_items:
@@ -345,6 +355,7 @@ class Mailbox(Generic[T]):
         self._recv_closed = True
         self._send.close()
         error = reason if reason is not None else ActorStopped(self.name)
+        self._close_error = error
         for env in self._drain_all():
             env.fail(error)
         self._recv.close()
