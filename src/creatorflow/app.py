@@ -408,6 +408,11 @@ def _build_tree(
     rc = config.reorder
     viral = _ViralBoard()
 
+    def on_purchase_order(outcome: str) -> None:
+        inv_metrics.purchase_orders.labels(outcome).inc()
+        if outcome == "opened":
+            inv_metrics.alerts.labels("critical").inc()
+
     def publish_viral(skus: frozenset[str]) -> None:
         viral.publish(skus)
         inv_metrics.viral_skus.set(len(skus))
@@ -432,13 +437,15 @@ def _build_tree(
                     cooldown_s=rc.cooldown_s,
                     pack_size=rc.pack_size,
                     min_qty=rc.min_qty,
+                    min_units=rc.min_units,
+                    max_qty=rc.max_qty,
                 ),
                 self_ref=lambda: watcher,
                 max_skus=rc.max_skus,
                 tick_s=rc.tick_s,
                 follow_up_s=rc.follow_up_s,
                 on_viral=on_viral,
-                on_purchase_order=lambda outcome: inv_metrics.purchase_orders.labels(outcome).inc(),
+                on_purchase_order=on_purchase_order,
                 publish_viral=publish_viral,
             ),
             mailbox_size=rc.watcher_mailbox_size,

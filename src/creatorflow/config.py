@@ -158,6 +158,8 @@ class ReorderConfig(Section):
     cooldown_s: Positive = 86_400
     pack_size: Positive = 1
     min_qty: Positive = 1
+    min_units: Positive = 10
+    max_qty: Positive = 10_000
     tick_s: PositiveFloat = 15.0
     follow_up_s: PositiveFloat = 60.0
     max_skus: Positive = 100_000

@@ -49,13 +49,13 @@ class InventoryMetrics:
         )
         self.purchase_orders = Counter(
             "creatorflow_purchase_orders",
-            "Purchase orders to suppliers, by outcome (placed, failed, received).",
+            "Purchase orders to suppliers, by outcome (opened, placed, failed, received).",
             ["outcome"],
             registry=r,
         )
         self.alerts = Counter(
             "creatorflow_inventory_alerts",
-            "Inventory alerts raised, by kind (viral, critical).",
+            "Inventory alerts raised, by kind (critical, viral, viral_ended, backorder).",
             ["kind"],
             registry=r,
         )

@@ -209,6 +209,10 @@ async def open_tiktok_side(
             app_secret=app.app_secret,
             webhook_url=f"{service_url}/webhooks/tiktok",
             admin_token=config.api.token,
+            # The sandbox lives in memory: a seed from the clock gives each start its own order
+            # and notification ids, so a restart on the same store never reuses (and so never
+            # overwrites or dedupes away) ids the store already holds.
+            seed=(clock.now_ms() // 1000) % 10_000,
         ),
         clock=clock,
     )

@@ -261,7 +261,7 @@ class SkuActor(Actor[InventoryMsg]):
         self._pos: dict[str, PurchaseOrderRow] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
         self._counted: OrderedDict[str, None] = OrderedDict()  # refused demand already counted
-        self._keys: OrderedDict[str, None] = OrderedDict()  # adjustment keys applied
+        self._keys: OrderedDict[str, tuple[int, str]] = OrderedDict()  # adjustment keys applied
         self._closed_pos: OrderedDict[str, PurchaseOrderRow] = OrderedDict()  # read back
         self._stored_reserved = 0
         self._loaded_counts = (0, 0)
@@ -404,8 +404,8 @@ class SkuActor(Actor[InventoryMsg]):
         sales: list[tuple[int, int]],
     ) -> object:
         if isinstance(msg, Reserve):
-            if msg.tiktok is not None and msg.tiktok != self._ref and self._exists:
-                self._ref = msg.tiktok
+            if msg.tiktok is not None and self._ref is None and self._exists:
+                self._ref = msg.tiktok  # learned from orders; ids set through the API win
             result = stock.reserve(msg.order_id, msg.qty, now_ms, expires_at_ms=msg.expires_at_ms)
             changes.extend(result.changes)
             outcome = result.outcome
@@ -422,7 +422,10 @@ class SkuActor(Actor[InventoryMsg]):
             else:
                 self._waiting.pop(msg.order_id, None)
                 if outcome == "reserved" and msg.order_id not in self._counted:
-                    sales.append((result.qty, now_ms))  # not when counted as refused demand
+                    # Once per order: a backordered order's retries reserve and release its
+                    # other SKUs again and again; that is not new demand.
+                    sales.append((result.qty, now_ms))
+                    _remember(self._counted, msg.order_id)
             self._hooks.on_outcome(outcome)
             return Reservation(
                 sku=self.sku, outcome=outcome, qty=result.qty, available=result.available
@@ -432,6 +435,7 @@ class SkuActor(Actor[InventoryMsg]):
             changes.extend(stock.release(msg.order_id, now_ms, reason=msg.reason))
             return self._view(stock)
         if isinstance(msg, Commit):
+            self._waiting.pop(msg.order_id, None)  # shipped: no longer waiting for stock
             changes.extend(stock.commit(msg.order_id, now_ms, qty=msg.qty, reason=msg.reason))
             return self._view(stock)
         if isinstance(msg, GetStock):
@@ -442,10 +446,18 @@ class SkuActor(Actor[InventoryMsg]):
         if isinstance(msg, Adjust):
             self._require()
             if msg.key and msg.key in self._keys:
+                if self._keys[msg.key] != (msg.delta, msg.reason):
+                    raise InventoryRefused(
+                        "key_conflict",
+                        f"{self.sku}: Idempotency-Key {msg.key!r} was used for another adjustment",
+                    )
                 return self._view(stock)  # a retry of an adjustment already applied
             changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))
             if msg.key:
-                _remember(self._keys, msg.key)
+                self._keys[msg.key] = (msg.delta, msg.reason)
+                self._keys.move_to_end(msg.key)
+                while len(self._keys) > WAITING_CAPACITY:
+                    self._keys.popitem(last=False)
             return self._view(stock)
         if isinstance(msg, SetStock):
             if msg.safety_buffer is not None and msg.safety_buffer < 0:
@@ -670,7 +682,7 @@ class SkuActor(Actor[InventoryMsg]):
         sellable = stock.sellable
         if sellable != sellable_before or self._ref != ref_before:
             hooks.on_level(self.sku, sellable, self._ref, now_ms)
-        if self._waiting and sellable_before is not None and sellable > sellable_before:
+        if self._waiting and sellable > (sellable_before or 0):
             waiting = list(self._waiting)
             self._waiting.clear()
             hooks.on_restock(self.sku, waiting)

@@ -38,10 +38,12 @@ import anyio
 
 from creatorflow.actors.inventory import (
     Commit,
+    GetStock,
     InventoryMsg,
     Release,
     Reservation,
     Reserve,
+    StockView,
     TikTokSkuRef,
 )
 from creatorflow.actors.order_scheduler import Moves, OrderDoc
@@ -166,14 +168,16 @@ class ReservationStep:
         wanted = [(sku, qty) for sku, qty in lines if qty > 0]
         if not wanted:
             return ()
+        if state is OrderState.BACKORDERED and not await self._all_in_stock(wanted):
+            return ()  # still short: retried when stock arrives, holding nothing meanwhile
         refs = {sku: self._ref(order, sku) for sku, _ in wanted}
         short = await reserve_all(
             self._ask, order.order_id, wanted, expires_at_ms=expires, refs=refs
         )
         if short:
-            self._on_backorder(order.order_id, short)
             if state is OrderState.BACKORDERED:
                 return ()
+            self._on_backorder(order.order_id, short)
             return ((OrderEvent.BACKORDER, f"no stock: {', '.join(short)}"),)
         if state in _RESERVE_STATES:
             moves: list[tuple[OrderEvent, str]] = [(OrderEvent.RESERVE, "stock reserved")]
@@ -186,6 +190,18 @@ class ReservationStep:
         if state is OrderState.RESERVED and hold:
             return ((OrderEvent.HOLD, f"tiktok {order.tiktok_status}: hold stock"),)
         return ()
+
+    async def _all_in_stock(self, lines: list[tuple[str, int]]) -> bool:
+        """Whether every line looks reservable now (read only: a backordered order's retry must
+        not reserve and release its other SKUs each time; the reserve itself decides)."""
+        for sku, qty in lines:
+            try:
+                view = await self._ask(sku, GetStock())
+            except KeyError:
+                return False  # a SKU nobody stocked yet
+            if not isinstance(view, StockView) or view.sellable < qty:
+                return False
+        return True
 
     async def _release_all(self, order: Order, lines: list[tuple[str, int]], why: str) -> None:
         for sku, _ in lines:

@@ -125,6 +125,8 @@ class ReorderSettings(msgspec.Struct, frozen=True, kw_only=True):
     cooldown_s: int = 86_400
     pack_size: int = 1
     min_qty: int = 1
+    min_units: int = 10
+    max_qty: int = 10_000
 
 
 AskSku = Callable[[str, InventoryMsg], Awaitable[object]]
@@ -167,6 +169,8 @@ class StockWatcher(Actor[WatcherMsg]):
         self._self_ref = self_ref
         self._detectors: KeyedLru[str, SkuDetector] = KeyedLru(max_skus)
         self._news: dict[str, None] = {}  # SKUs that sold since the last tick (<= max_skus)
+        # Per SKU: (first sale seen at ms, units seen since): the evidence behind a reorder.
+        self._seen: KeyedLru[str, tuple[int, int]] = KeyedLru(max_skus)
         self._max_skus = max_skus
         self._tick_s = tick_s
         self._follow_up_s = follow_up_s
@@ -240,6 +244,8 @@ class StockWatcher(Actor[WatcherMsg]):
             if isinstance(msg, SaleObserved):
                 if msg.qty > 0:
                     self._detector(msg.sku, msg.at_ms).record_sale(msg.at_ms, msg.qty)
+                    first, units = self._seen.peek(msg.sku) or (msg.at_ms, 0)
+                    self._seen.put(msg.sku, (first, units + msg.qty))
                     self._mark(msg.sku)
                 env.reply(None)
             elif isinstance(msg, ContentObserved):
@@ -375,7 +381,7 @@ class StockWatcher(Actor[WatcherMsg]):
         supplier = self._supplier_for(sku)
         if detector is None or supplier is None:
             return
-        rate = detector.rate_per_hour
+        rate = self._forecast_rate(sku, detector, now_ms)
         if rate <= 0:
             return
         try:
@@ -399,6 +405,9 @@ class StockWatcher(Actor[WatcherMsg]):
         )
         if qty <= 0:
             return  # open purchase orders already cover the need
+        if qty > r.max_qty:
+            log.warning("sku %s: reorder of %d capped at reorder.max_qty %d", sku, qty, r.max_qty)
+            qty = r.max_qty
         window = reorder_window(now_ms, r.cooldown_s)
         po_id = f"po-{sku}-{supplier.supplier_id}-{window}"
         stockout = time_to_stockout_s(view.available, rate)
@@ -430,6 +439,7 @@ class StockWatcher(Actor[WatcherMsg]):
             return
         assert isinstance(reply, PurchaseOrderReply)
         if reply.new:
+            self._on_po("opened")  # with its inventory.critical event
             log.warning(
                 "inventory.critical: sku %s runs out in %s s; ordering %d from %s (%s)",
                 sku,
@@ -439,6 +449,21 @@ class StockWatcher(Actor[WatcherMsg]):
                 po_id,
             )
             self.start_background(self._place, supplier, sku, po_id, qty)
+
+    def _forecast_rate(self, sku: str, detector: SkuDetector, now_ms: int) -> float:
+        """Units per hour to plan with; 0 until the SKU sold ``reorder.min_units``.
+
+        A viral SKU plans with its short-window rate (the spike is the point); any other with
+        its average since the watcher first saw it sell, over at least an hour, so two units in
+        the first minute read as 2/h, not 120/h.
+        """
+        first_ms, units = self._seen.peek(sku) or (now_ms, 0)
+        if units < self._reorder.min_units:
+            return 0.0
+        if sku in self.viral_skus:
+            return detector.rate_per_hour
+        hours = max(1.0, (now_ms - first_ms) / 3_600_000)
+        return units / hours
 
     # ------------------------------------------------------------------ suppliers
 

@@ -17,8 +17,9 @@ every method, whatever it returns or raises::
 - ``release`` — the hold ends (cancel, or a compensating release of a multi-SKU order); a
   release of nothing is a no-op.
 - ``commit`` — the order shipped: ``on_hand`` and ``reserved`` both drop by the hold's qty. An
-  order that holds nothing may still commit ``qty`` units from free stock (shipped outside
-  CreatorFlow), unless that would take ``on_hand`` below ``reserved``.
+  order that holds nothing commits ``qty`` units from free stock (shipped outside
+  CreatorFlow), as many as there are (never into reserved stock): the journal notes a
+  shortfall.
 - ``expire`` — holds with an expiry (UNPAID / ON_HOLD orders) stop counting at their expiry:
   every method first expires what is due, so an expired hold never blocks a reservation; the
   actor journals the expiry with the change that noticed it (or a sweep does).
@@ -283,15 +284,19 @@ class SkuStock:
             return changes
         if qty < 0:
             raise InventoryRefused("bad_quantity", f"{self.sku}: commit qty must be >= 0")
-        self._check_on_hand(self.on_hand - qty)
-        self.on_hand -= qty
+        # Shipped without a hold (outside CreatorFlow, or while backordered): the units left,
+        # so take what free stock has; what it lacks was never on record here (the journal
+        # says so). Recorded as committed either way, so a repeat takes nothing more.
+        taken = min(qty, self.on_hand - self._reserved)
+        self.on_hand -= taken
         self._close(order_id, "committed")
+        why = reason or "unreserved"
+        if taken < qty:
+            why = f"{why}: shipped {qty}, only {taken} free on record"
+        # The row records what shipped (so a reloaded actor sees the order committed); the
+        # journal's delta is what left the count.
         hold = Hold(order_id=order_id, qty=qty, expires_at_ms=None, created_at_ms=now_ms)
-        changes.append(
-            self._change(
-                "commit", hold, "committed", delta_on_hand=-qty, reason=reason or "unreserved"
-            )
-        )
+        changes.append(self._change("commit", hold, "committed", delta_on_hand=-taken, reason=why))
         return changes
 
     def expire(self, now_ms: int) -> list[Change]:

@@ -15,11 +15,11 @@ under a deadline (``ask_timeout_s``); lists and reservations are read from the
 :class:`~creatorflow.ports.InventoryReader` (they see the last commit). The bearer-token check
 is the app's.
 
-``{sku}`` is one path segment, percent-decoded once (UTF-8): 1 to 128 characters, no ``/``
-(``%2F``) and no control characters. A stock view is ``{"sku", "on_hand", "reserved",
-"available", "sellable", "safety_buffer", "holds", "open_po_qty", "tiktok"}`` (``tiktok``:
-``{shop_id, product_id, sku_id, warehouse_id}`` or ``null``); the GET adds ``"signals"``
-(``{viral, rate_per_hour, baseline_per_hour, time_to_stockout_s}``, ``null`` without a
+``{sku}`` is one path segment, percent-decoded once (UTF-8): 1 to 128 characters, no control
+characters; a ``/`` in a seller SKU is sent as ``%2F``. A stock view is ``{"sku", "on_hand",
+"reserved", "available", "sellable", "safety_buffer", "holds", "open_po_qty", "tiktok"}``
+(``tiktok``: ``{shop_id, product_id, sku_id, warehouse_id}`` or ``null``); the GET adds
+``"signals"`` (``{viral, rate_per_hour, baseline_per_hour, time_to_stockout_s}``, ``null`` without a
 watcher or when it does not answer in time) and, with ``?history=N`` (0 to 200), ``"history"``:
 the last N journal entries, newest first.
 
@@ -113,8 +113,9 @@ _PO_STATES: Final[dict[str, PurchaseOrderState]] = {
 _RETRY_AFTER: Final = ((b"retry-after", b"1"),)
 _MAX_I64: Final = 2**63 - 1
 
-#: A SKU id as this API accepts it (path segment or body field): no "/", no control characters.
-_SKU_CHARS: Final = r"[^/\x00-\x1f\x7f-\x9f]"
+#: A SKU id as this API accepts it (path segment or body field): no control characters. A "/"
+#: (seller SKUs such as ``TEE/RED/L`` exist) travels in the path as ``%2F``.
+_SKU_CHARS: Final = r"[^\x00-\x1f\x7f-\x9f]"
 _SKU_RE: Final = re.compile(_SKU_CHARS + "{1,128}")
 SkuId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=f"^{_SKU_CHARS}+$")]
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY)]
@@ -168,7 +169,7 @@ _METRICS = msgspec.json.Decoder(
 def check_sku(sku: str) -> str:
     """``sku`` if this API accepts it as a SKU id. Raises BadParameter (``sku``)."""
     if _SKU_RE.fullmatch(sku) is None:
-        raise BadParameter("sku", "1 to 128 characters, no '/' and no control characters")
+        raise BadParameter("sku", "1 to 128 characters, no control characters")
     return sku
 
 

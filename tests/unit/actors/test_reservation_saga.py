@@ -315,3 +315,26 @@ async def test_an_order_paid_while_its_step_runs_ends_reserved(tmp_path: Path) -
         assert await s.state("o1") == "reserved"
         rows = await s.store.order_reservations("o1")
         assert [(r.state, r.expires_at_ms) for r in rows] == [("held", None)]
+
+
+async def test_a_backordered_retry_touches_nothing_while_still_short(tmp_path: Path) -> None:
+    async with saga(tmp_path) as s:
+        await s.registry.ask("A", SetStock(on_hand=5))
+        await s.registry.ask("B", SetStock(on_hand=0))
+        await s.observe(order("o1", "AWAITING_SHIPMENT", 1, {"A": 2, "B": 1}))
+        assert await s.state("o1") == "backordered"
+        before = await s.store.stock_events("A", limit=50)
+        for _ in range(3):
+            await s.scheduler.tell(Requeue(order_ids=("o1",)))
+            await s.settle()
+        assert await s.store.stock_events("A", limit=50) == before
+        assert await s.state("o1") == "backordered"
+
+
+async def test_creating_a_missing_sku_wakes_its_backordered_orders(tmp_path: Path) -> None:
+    async with saga(tmp_path) as s:
+        await s.observe(order("o1", "AWAITING_SHIPMENT", 1, {"NEW": 1}))
+        assert await s.state("o1") == "backordered"
+        await s.registry.ask("NEW", SetStock(on_hand=3))
+        await s.settle()
+        assert await s.state("o1") == "reserved"

@@ -268,3 +268,16 @@ async def test_pulled_content_metrics_reach_the_detector() -> None:
 
 async def _no_sku(sku: str, msg: InventoryMsg) -> object:
     raise KeyError(sku)
+
+
+async def test_a_few_early_sales_order_nothing(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await w.registry.ask("MUG", SetStock(on_hand=40))
+        await w.sell("MUG", 2, "o1")  # two units in the first minute: not 120/h of demand
+        await w.sell("MUG", 3, "o2")
+        for _ in range(10):
+            w.clock.now += MINUTE_MS
+            await w.tick()
+        # 5 units: below reorder.min_units (10), however fast they came.
+        assert await w.store.purchase_orders(limit=10) == []
+        assert "inventory.critical" not in await w.topics()

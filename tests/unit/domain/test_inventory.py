@@ -80,14 +80,16 @@ def test_commit_takes_held_units_off_the_shelf_once() -> None:
 
 
 def test_commit_without_a_hold_uses_free_stock_but_never_reserved_stock() -> None:
-    stock = SkuStock("MUG", on_hand=3)
+    stock = SkuStock("MUG", on_hand=4)
     stock.reserve("o1", 2, NOW)
     stock.commit("outside", NOW, qty=1)
+    assert (stock.on_hand, stock.reserved) == (3, 2)
+    # 3 shipped, 1 free: the 1 leaves, the shortfall is noted, reserved stock is untouched.
+    (change,) = stock.commit("outside-2", NOW, qty=3)
+    assert (change.delta_on_hand, change.hold_state) == (-1, "committed")
+    assert "only 1 free" in change.reason
     assert (stock.on_hand, stock.reserved) == (2, 2)
-    with pytest.raises(InventoryRefused) as err:
-        stock.commit("outside-2", NOW, qty=1)
-    assert err.value.code == "below_reserved"
-    assert (stock.on_hand, stock.reserved) == (2, 2)
+    assert stock.commit("outside-2", NOW, qty=3) == []  # recorded: a repeat takes nothing
 
 
 def test_expired_holds_stop_counting_at_once() -> None:

@@ -924,7 +924,6 @@ async def test_purchase_orders_page_and_filter(anyio_backend: Any) -> None:
     [
         ("state=lost", "state"),
         ("state=requested,", "state"),
-        ("sku=a%2Fb", "sku"),
         ("sku=" + "x" * 129, "sku"),
         ("limit=0", "limit"),
         ("cursor=%%%", "cursor"),
@@ -1004,7 +1003,6 @@ async def test_no_watcher_is_503(anyio_backend: Any) -> None:
         b'{"sku": "MUG", "views": 1}',
         b'{"sku": "MUG", "video_id": "", "views": 1}',
         b'{"sku": "", "video_id": "v1", "views": 1}',
-        b'{"sku": "a/b", "video_id": "v1", "views": 1}',
         b'{"sku": "a\\u0007", "video_id": "v1", "views": 1}',
         b'{"sku": "MUG", "video_id": "v1", "views": -1}',
         b'{"sku": "MUG", "video_id": "v1", "views": 1, "likes": -1}',
@@ -1063,8 +1061,6 @@ async def test_sku_segment_is_percent_decoded_once(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/api/inventory/a%2Fb"),
-        ("GET", "/api/inventory/a%2fb/reservations"),
         ("GET", "/api/inventory/a%00b"),
         ("GET", "/api/inventory/a%1Fb"),
         ("GET", "/api/inventory/a%7Fb"),
@@ -1072,7 +1068,7 @@ async def test_sku_segment_is_percent_decoded_once(
         ("GET", "/api/inventory/%FF"),  # not UTF-8
         ("GET", "/api/inventory/" + "x" * 129),
         ("GET", "/api/inventory/"),
-        ("PUT", "/api/inventory/%20%2F"),
+        ("PUT", "/api/inventory/%0A%2F"),
         ("POST", "/api/inventory//adjustments"),
     ],
 )
@@ -1084,6 +1080,15 @@ async def test_bad_sku_in_path_is_400(anyio_backend: Any, method: str, path: str
     assert assert_error(response, 400, "invalid_parameter")["parameter"] == "sku"
     assert h.inventory.asked == []
     assert h.reader.calls == []
+
+
+async def test_a_slash_in_a_sku_travels_as_2f(anyio_backend: Any) -> None:
+    async with harness() as h:
+        h.inventory.add("TEE/RED/L", on_hand=4)
+        response = await h.client.get("/api/inventory/TEE%2FRED%2FL")
+    assert response.status_code == 200, response.text
+    assert response.json()["sku"] == "TEE/RED/L"
+    assert [sku for sku, _ in h.inventory.asked] == ["TEE/RED/L"]
 
 
 async def test_without_raw_path_the_decoded_path_is_used(anyio_backend: Any) -> None:
@@ -1111,7 +1116,8 @@ async def test_without_raw_path_the_decoded_path_is_used(anyio_backend: Any) -> 
 def test_check_sku() -> None:
     assert check_sku("MUG-RED") == "MUG-RED"
     assert check_sku("x" * 128) == "x" * 128
-    for bad in ["", "a/b", "a\nb", "a\tb", "x" * 129, "a\x9fb"]:
+    assert check_sku("TEE/RED/L") == "TEE/RED/L"  # seller SKUs may hold a "/"
+    for bad in ["", "a\nb", "a\tb", "x" * 129, "a\x9fb"]:
         with pytest.raises(BadParameter) as info:
             check_sku(bad)
         assert info.value.parameter == "sku"
