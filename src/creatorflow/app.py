@@ -322,8 +322,15 @@ def _build_tree(
         except CreatorFlowError:
             pass  # the scheduler's periodic requeue picks backordered orders up
 
+    def on_expired(sku: str, order_ids: Sequence[str]) -> None:
+        try:  # their step moves them on: backordered, or held again if TikTok was paid
+            scheduler.tell_nowait(Requeue(order_ids=tuple(order_ids)))
+        except CreatorFlowError:
+            pass  # the start-up requeue and the next snapshot find them
+
     hooks = InventoryHooks(
         on_sale=on_sale,
+        on_expired=on_expired,
         on_level=on_level,
         on_restock=on_restock,
         on_outcome=inv_metrics.count_reservation,

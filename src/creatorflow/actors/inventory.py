@@ -24,7 +24,7 @@ an earlier one. Refusals change nothing and are answered with the batch.
 Hooks (all optional, called after the commit, must not block): ``on_sale`` feeds the stock
 watcher's velocity (new holds, and refused demand once per order), ``on_level`` the TikTok
 stock sync, ``on_restock`` the saga (orders that were refused stock here, now that more
-arrived), ``on_outcome`` the metrics.
+arrived), ``on_outcome`` the metrics, ``on_expired`` the saga (orders whose hold expired).
 """
 
 from __future__ import annotations
@@ -229,6 +229,7 @@ class InventoryHooks:
     )
     on_restock: Callable[[str, Sequence[str]], None] = lambda sku, orders: None
     on_outcome: Callable[[str], None] = lambda outcome: None
+    on_expired: Callable[[str, Sequence[str]], None] = lambda sku, orders: None
 
 
 _NO_HOOKS: Final = InventoryHooks()
@@ -359,6 +360,9 @@ class SkuActor(Actor[InventoryMsg]):
             else:
                 env.reply(value)
         self._notify(stock, sellable_before, ref_before, sales, now_ms)
+        expired = [c.order_id for c in changes if c.kind == "expire"]
+        if expired:
+            self._hooks.on_expired(self.sku, expired)
 
     def _close_po(self, row: PurchaseOrderRow) -> None:
         self._closed_pos[row.po_id] = row

@@ -22,6 +22,7 @@ from creatorflow.actors.inventory import (
     SetStock,
     SkuActor,
     StockView,
+    Sweep,
 )
 from creatorflow.actors.order_scheduler import (
     Observe,
@@ -126,6 +127,9 @@ async def saga(tmp_path: Path, *, step_retry_s: float = 3600) -> AsyncIterator[S
         def restock(sku: str, orders: Any) -> None:
             scheduler.tell_nowait(Requeue(order_ids=tuple(orders), boost=True))
 
+        def expired(sku: str, orders: Any) -> None:
+            scheduler.tell_nowait(Requeue(order_ids=tuple(orders)))
+
         registry: Registry[str, InventoryMsg] = Registry(
             "inventory",
             lambda sku: SkuActor(
@@ -133,7 +137,7 @@ async def saga(tmp_path: Path, *, step_retry_s: float = 3600) -> AsyncIterator[S
                 writer=writer,
                 reader=store,
                 clock=clock,
-                hooks=InventoryHooks(on_restock=restock),
+                hooks=InventoryHooks(on_restock=restock, on_expired=expired),
             ),
             mailbox_size=64,
             max_active=16,
@@ -338,3 +342,16 @@ async def test_creating_a_missing_sku_wakes_its_backordered_orders(tmp_path: Pat
         await s.registry.ask("NEW", SetStock(on_hand=3))
         await s.settle()
         assert await s.state("o1") == "reserved"
+
+
+async def test_an_expired_hold_backorders_its_unpaid_order(tmp_path: Path) -> None:
+    async with saga(tmp_path) as s:
+        await s.registry.ask("A", SetStock(on_hand=1))
+        await s.observe(order("o1", "UNPAID", 1, {"A": 1}))
+        assert await s.state("o1") == "on_hold"
+        s.clock.now = (T0 + 601) * 1000  # past create_time + hold_ttl_s (600 s)
+        await s.registry.ask("A", Sweep())  # what the keeper does for a sleeping SKU
+        await s.settle()
+        assert await s.state("o1") == "backordered"
+        assert await s.held("o1") == {}
+        assert (await s.stock("A")).reserved == 0
