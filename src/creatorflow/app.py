@@ -470,6 +470,7 @@ def _build_tree(
         hold_ttl_s=ic.hold_ttl_s,
         timeout_s=ic.step_timeout_s,
         on_backorder=on_backorder,
+        holds_of=store.order_reservations,
     )
     oc = config.orders
 

@@ -32,7 +32,7 @@ until TikTok releases it. When TikTok says AWAITING_SHIPMENT the hold becomes fi
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
@@ -51,7 +51,7 @@ from creatorflow.domain.order import Order
 from creatorflow.domain.state_machine import OrderEvent, OrderState
 from creatorflow.domain.tiktok_status import holds_stock_only
 from creatorflow.errors import InventoryRefused
-from creatorflow.ports import Clock
+from creatorflow.ports import Clock, ReservationRow
 
 log = logging.getLogger("creatorflow.inventory")
 
@@ -116,12 +116,14 @@ class ReservationStep:
         hold_ttl_s: float,
         timeout_s: float = 10.0,
         on_backorder: Callable[[str, list[str]], None] = lambda order_id, skus: None,
+        holds_of: Callable[[str], Awaitable[Sequence[ReservationRow]]] | None = None,
     ) -> None:
         self._ask = ask
         self._clock = clock
         self._hold_ttl_ms = int(hold_ttl_s * 1000)
         self._timeout_s = timeout_s
         self._on_backorder = on_backorder
+        self._holds_of = holds_of
 
     async def run(self, order_id: str, doc: OrderDoc, state: OrderState) -> Moves:
         order = doc.order
@@ -165,6 +167,11 @@ class ReservationStep:
         for sku, qty in lines:
             if qty == 0:  # every unit of this SKU was cancelled: hold none of it
                 await self._ask(sku, Release(order_id=order.order_id, reason="line cancelled"))
+        if self._holds_of is not None:  # a SKU the order no longer has keeps no hold
+            skus = {sku for sku, _ in lines}
+            for row in await self._holds_of(order.order_id):
+                if row.state == "held" and row.sku not in skus:
+                    await self._ask(row.sku, Release(order_id=order.order_id, reason="line gone"))
         wanted = [(sku, qty) for sku, qty in lines if qty > 0]
         if not wanted:
             return ()

@@ -27,7 +27,8 @@ Bodies: PUT ``{"on_hand"?, "safety_buffer"?, "reason"?, "tiktok"?: {"shop_id", "
 "sku_id", "warehouse_id"?}}`` (at least one of on_hand / safety_buffer / tiktok; reason
 defaults to ``"count"``); adjustments ``{"delta": nonzero, "reason": str}``; content metrics
 one object or a list of 1 to 500 ``{"sku", "video_id", "views", "likes"?, "shares"?,
-"at_ms"?}`` (counts cumulative, ``at_ms`` defaults to now) answered ``202 {"accepted": n}``.
+"at_ms"?}`` (counts cumulative, ``at_ms`` defaults to now and may not be more than 5 minutes
+ahead of it) answered ``202 {"accepted": n}``.
 Unknown fields are refused. A Content-Type, when sent, must be ``application/json``.
 
 Paging: ``GET /api/inventory?below=&limit=&cursor=`` answers ``{"skus": [...], "next_cursor"}``
@@ -111,6 +112,8 @@ _PO_STATES: Final[dict[str, PurchaseOrderState]] = {
     "failed": "failed",
 }
 _RETRY_AFTER: Final = ((b"retry-after", b"1"),)
+#: How far ahead of this server's clock a content metric's ``at_ms`` may be (clock skew).
+MAX_CLOCK_SKEW_MS: Final = 5 * 60_000
 _MAX_I64: Final = 2**63 - 1
 
 #: A SKU id as this API accepts it (path segment or body field): no control characters. A "/"
@@ -448,6 +451,13 @@ class InventoryApi:
         )
         metrics = [body] if isinstance(body, ContentMetric) else body
         now_ms = self._clock_ms()
+        for metric in metrics:
+            if metric.at_ms is not None and metric.at_ms > now_ms + MAX_CLOCK_SKEW_MS:
+                raise _Refused(
+                    400,
+                    "bad_body",
+                    f"at_ms {metric.at_ms} is in the future (now {now_ms}); leave it out for now",
+                )
         for accepted, metric in enumerate(metrics):
             msg = ContentObserved(
                 sku=metric.sku,

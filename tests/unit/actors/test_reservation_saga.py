@@ -148,7 +148,7 @@ async def saga(tmp_path: Path, *, step_retry_s: float = 3600) -> AsyncIterator[S
         async def ask(sku: str, msg: InventoryMsg) -> object:
             return await asks[0](sku, msg)
 
-        step = ReservationStep(ask, clock=clock, hold_ttl_s=600)
+        step = ReservationStep(ask, clock=clock, hold_ttl_s=600, holds_of=store.order_reservations)
         actor = OrderScheduler(
             writer=writer,
             orders=store,
@@ -355,3 +355,14 @@ async def test_an_expired_hold_backorders_its_unpaid_order(tmp_path: Path) -> No
         assert await s.state("o1") == "backordered"
         assert await s.held("o1") == {}
         assert (await s.stock("A")).reserved == 0
+
+
+async def test_a_sku_gone_from_the_order_is_released(tmp_path: Path) -> None:
+    async with saga(tmp_path) as s:
+        await s.registry.ask("A", SetStock(on_hand=5))
+        await s.registry.ask("B", SetStock(on_hand=5))
+        await s.observe(order("o1", "AWAITING_SHIPMENT", 1, {"A": 2, "B": 1}))
+        assert await s.held("o1") == {"A": 2, "B": 1}
+        await s.observe(order("o1", "AWAITING_SHIPMENT", 2, {"A": 2}))  # B left the order
+        assert await s.held("o1") == {"A": 2}
+        assert (await s.stock("B")).reserved == 0

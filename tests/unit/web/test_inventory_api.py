@@ -1169,3 +1169,16 @@ async def test_wrong_method_and_unknown_routes(anyio_backend: Any) -> None:
             assert response.json()["error"] == code
     assert h.inventory.asked == []
     assert h.reader.calls == []
+
+
+async def test_content_metrics_from_the_future_are_400(anyio_backend: Any) -> None:
+    async with harness() as h:
+        response = await h.client.post(
+            "/api/content-metrics",
+            json=[
+                {"sku": "MUG", "video_id": "v1", "views": 1},
+                {"sku": "MUG", "video_id": "v1", "views": 2, "at_ms": NOW_MS + 3_600_000},
+            ],
+        )
+    assert_error(response, 400, "bad_body")
+    assert h.watcher.told == []  # none of the list is taken
