@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import random
@@ -69,7 +68,7 @@ from bench.store import (
     drop_database,
     percentile_ms,
     postmaster_started,
-    run_until_sigterm,
+    run_bench,
 )
 from creatorflow.actors.inventory import InventoryMsg, Reservation, Reserve, SetStock, SkuActor
 from creatorflow.actors.store_writer import StoreWriter, Write
@@ -780,22 +779,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        payload = anyio.run(
-            run_until_sigterm,
-            lambda: amain(args),
-            backend="asyncio",
-            backend_options={"use_uvloop": True},
-        )
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    if payload is None:
-        return 143
-    if args.json:
-        Path(args.json).write_text(json.dumps(payload, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return run_bench(lambda: amain(args), args.json)
 
 
 if __name__ == "__main__":

@@ -574,12 +574,13 @@ async def run_until_sigterm(fn: Callable[[], Any]) -> Any:
     return outcome[0] if outcome else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_bench(amain: Callable[[], Any], json_path: str | None) -> int:
+    """Run a benchmark's ``amain`` on asyncio + uvloop until it ends or SIGTERM; write its
+    payload to ``json_path``. The process exit status: 0, 130 (Ctrl-C) or 143 (SIGTERM)."""
     try:
         payload = anyio.run(
             run_until_sigterm,
-            lambda: amain(args),
+            amain,
             backend="asyncio",
             backend_options={"use_uvloop": True},
         )
@@ -588,10 +589,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if payload is None:
         return 143
-    if args.json:
-        Path(args.json).write_text(json.dumps(payload, indent=2))
-        print(f"wrote {args.json}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(payload, indent=2))
+        print(f"wrote {json_path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_bench(lambda: amain(args), args.json)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -105,6 +105,8 @@ from creatorflow.web.tiktok_auth import AuthorizeEndpoint
 from creatorflow.web.webhooks import WebhookEndpoint
 
 log = logging.getLogger("creatorflow")
+
+M = TypeVar("M")
 
 #: The pump's mailbox only needs room for one pending kick (see ``actors/inbox_pump.py``).
 PUMP_MAILBOX = 2
@@ -257,6 +259,15 @@ class Refs:
     watcher: ActorRef[WatcherMsg]
 
 
+def _tell_or_drop(ref: ActorRef[M], msg: M) -> None:
+    """Tell without waiting, from a hook that must not block: a full or stopping mailbox drops
+    the message (each caller says what repairs that)."""
+    try:
+        ref.tell_nowait(msg)
+    except CreatorFlowError:
+        pass
+
+
 def _build_tree(
     config: Config,
     store: AppStore,
@@ -305,28 +316,21 @@ def _build_tree(
     def on_level(sku: str, sellable: int, ref: TikTokSkuRef | None, version: int) -> None:
         if ref is None or not ss.enabled:
             return
-        try:
-            stock_sync.tell_nowait(StockLevel(sku=sku, sellable=sellable, ref=ref, version=version))
-        except CreatorFlowError:
-            pass  # full or stopping: the periodic resync pushes it
+        # Full or stopping: the periodic resync pushes it.
+        _tell_or_drop(stock_sync, StockLevel(sku=sku, sellable=sellable, ref=ref, version=version))
 
     def on_sale(sku: str, qty: int, at_ms: int) -> None:
-        try:
-            watcher.tell_nowait(SaleObserved(sku=sku, qty=qty, at_ms=at_ms))
-        except CreatorFlowError:
-            pass  # full: velocity misses a sale (the reservation itself is durable)
+        # Full: velocity misses a sale (the reservation itself is durable).
+        _tell_or_drop(watcher, SaleObserved(sku=sku, qty=qty, at_ms=at_ms))
 
     def on_restock(sku: str, order_ids: Sequence[str]) -> None:
-        try:
-            scheduler.tell_nowait(Requeue(order_ids=tuple(order_ids), boost=True))
-        except CreatorFlowError:
-            pass  # the scheduler's periodic requeue picks backordered orders up
+        # Dropped: the scheduler's periodic requeue picks backordered orders up.
+        _tell_or_drop(scheduler, Requeue(order_ids=tuple(order_ids), boost=True))
 
     def on_expired(sku: str, order_ids: Sequence[str]) -> None:
-        try:  # their step moves them on: backordered, or held again if TikTok was paid
-            scheduler.tell_nowait(Requeue(order_ids=tuple(order_ids)))
-        except CreatorFlowError:
-            pass  # the start-up requeue and the next snapshot find them
+        # Their step moves them on (backordered, or held again if TikTok was paid); dropped,
+        # the start-up requeue and the next snapshot find them.
+        _tell_or_drop(scheduler, Requeue(order_ids=tuple(order_ids)))
 
     hooks = InventoryHooks(
         on_sale=on_sale,

@@ -53,7 +53,7 @@ from creatorflow.ports import (
     UpsertSku,
     WriteOp,
 )
-from creatorflow.runtime import Actor, ActorRef, Envelope
+from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru
 
 log = logging.getLogger("creatorflow.inventory")
 
@@ -261,9 +261,9 @@ class SkuActor(Actor[InventoryMsg]):
         self._ref: TikTokSkuRef | None = None
         self._pos: dict[str, PurchaseOrderRow] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
-        self._counted: OrderedDict[str, None] = OrderedDict()  # refused demand already counted
-        self._keys: OrderedDict[str, tuple[int, str]] = OrderedDict()  # adjustment keys applied
-        self._closed_pos: OrderedDict[str, PurchaseOrderRow] = OrderedDict()  # read back
+        self._counted: KeyedLru[str, bool] = KeyedLru(WAITING_CAPACITY)  # demand counted
+        self._keys: KeyedLru[str, tuple[int, str]] = KeyedLru(WAITING_CAPACITY)  # adjustments
+        self._closed_pos: KeyedLru[str, PurchaseOrderRow] = KeyedLru(WAITING_CAPACITY)
         self._stored_reserved = 0
         self._loaded_counts = (0, 0)
 
@@ -364,12 +364,6 @@ class SkuActor(Actor[InventoryMsg]):
         if expired:
             self._hooks.on_expired(self.sku, expired)
 
-    def _close_po(self, row: PurchaseOrderRow) -> None:
-        self._closed_pos[row.po_id] = row
-        self._closed_pos.move_to_end(row.po_id)
-        while len(self._closed_pos) > WAITING_CAPACITY:
-            self._closed_pos.popitem(last=False)
-
     async def _recall_closed(self, stock: SkuStock, batch: list[Envelope[InventoryMsg]]) -> None:
         """Before a commit that names a quantity for an order this actor holds nothing for and
         does not remember: read how that order's hold ended. After a restart or a reload the
@@ -387,7 +381,7 @@ class SkuActor(Actor[InventoryMsg]):
                 # A purchase order id is used once, whatever became of it (received, failed).
                 po = await self._reader.get_purchase_order(msg.po_id)
                 if po is not None and po.state not in OPEN_PO_STATES:
-                    self._close_po(po)
+                    self._closed_pos.put(po.po_id, po)
             if (
                 isinstance(msg, Commit)
                 and msg.qty > 0
@@ -418,7 +412,7 @@ class SkuActor(Actor[InventoryMsg]):
                     # Demand we could not serve still counts for velocity (a sold-out SKU
                     # must not look idle to the forecast); once per order.
                     sales.append((msg.qty, now_ms))
-                    _remember(self._counted, msg.order_id)
+                    self._counted.put(msg.order_id, True)
                 self._waiting[msg.order_id] = None
                 self._waiting.move_to_end(msg.order_id)
                 while len(self._waiting) > WAITING_CAPACITY:
@@ -429,7 +423,7 @@ class SkuActor(Actor[InventoryMsg]):
                     # Once per order: a backordered order's retries reserve and release its
                     # other SKUs again and again; that is not new demand.
                     sales.append((result.qty, now_ms))
-                    _remember(self._counted, msg.order_id)
+                    self._counted.put(msg.order_id, True)
             self._hooks.on_outcome(outcome)
             return Reservation(
                 sku=self.sku, outcome=outcome, qty=result.qty, available=result.available
@@ -450,7 +444,7 @@ class SkuActor(Actor[InventoryMsg]):
         if isinstance(msg, Adjust):
             self._require()
             if msg.key and msg.key in self._keys:
-                if self._keys[msg.key] != (msg.delta, msg.reason):
+                if self._keys.peek(msg.key) != (msg.delta, msg.reason):
                     raise InventoryRefused(
                         "key_conflict",
                         f"{self.sku}: Idempotency-Key {msg.key!r} was used for another adjustment",
@@ -458,10 +452,7 @@ class SkuActor(Actor[InventoryMsg]):
                 return self._view(stock)  # a retry of an adjustment already applied
             changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))
             if msg.key:
-                self._keys[msg.key] = (msg.delta, msg.reason)
-                self._keys.move_to_end(msg.key)
-                while len(self._keys) > WAITING_CAPACITY:
-                    self._keys.popitem(last=False)
+                self._keys.put(msg.key, (msg.delta, msg.reason))
             return self._view(stock)
         if isinstance(msg, SetStock):
             if msg.safety_buffer is not None and msg.safety_buffer < 0:
@@ -525,7 +516,7 @@ class SkuActor(Actor[InventoryMsg]):
     def _open_po(
         self, msg: OpenPurchaseOrder, now_ms: int, extra: list[WriteOp]
     ) -> PurchaseOrderReply:
-        existing = self._pos.get(msg.po_id) or self._closed_pos.get(msg.po_id)
+        existing = self._pos.get(msg.po_id) or self._closed_pos.peek(msg.po_id)
         if existing is not None:  # open, or received / failed already: never re-opened
             return PurchaseOrderReply(order=existing, new=False)
         if msg.qty < 1:
@@ -575,7 +566,7 @@ class SkuActor(Actor[InventoryMsg]):
             self._pos[msg.po_id] = row
         else:
             self._pos.pop(msg.po_id, None)
-            self._close_po(row)
+            self._closed_pos.put(row.po_id, row)
         extra.append(_po_op(row))
         return PurchaseOrderReply(order=row, new=False)
 
@@ -599,7 +590,7 @@ class SkuActor(Actor[InventoryMsg]):
         self._exists = True
         received = msgspec.structs.replace(row, state="received", updated_at_ms=now_ms)
         del self._pos[msg.po_id]
-        self._close_po(received)
+        self._closed_pos.put(received.po_id, received)
         extra.append(_po_op(received))
         return self._view(stock)
 
@@ -690,13 +681,6 @@ class SkuActor(Actor[InventoryMsg]):
             waiting = list(self._waiting)
             self._waiting.clear()
             hooks.on_restock(self.sku, waiting)
-
-
-def _remember(memory: OrderedDict[str, None], key: str) -> None:
-    memory[key] = None
-    memory.move_to_end(key)
-    while len(memory) > WAITING_CAPACITY:
-        memory.popitem(last=False)
 
 
 def _po_op(row: PurchaseOrderRow) -> UpsertPurchaseOrder:

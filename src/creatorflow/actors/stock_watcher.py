@@ -285,14 +285,19 @@ class StockWatcher(Actor[WatcherMsg]):
         if len(self._news) < self._max_skus:
             self._news[sku] = None
 
-    async def _stockout(self, sku: str, rate_per_hour: float) -> float | None:
-        """Seconds until ``sku`` runs out at ``rate_per_hour`` (None: unknown or never)."""
+    async def _stock(self, sku: str) -> StockView | None:
+        """The SKU's live stock from its actor; None when unknown or not answering in time."""
         try:
             with anyio.fail_after(self._ask_timeout_s):
                 view = await self._ask_sku(sku, GetStock())
         except (CreatorFlowError, KeyError, TimeoutError):
             return None
-        if not isinstance(view, StockView):
+        return view if isinstance(view, StockView) else None
+
+    async def _stockout(self, sku: str, rate_per_hour: float) -> float | None:
+        """Seconds until ``sku`` runs out at ``rate_per_hour`` (None: unknown or never)."""
+        view = await self._stock(sku)
+        if view is None:
             return None
         left = time_to_stockout_s(view.available, rate_per_hour)
         return None if left is None else round(left, 1)
@@ -384,12 +389,9 @@ class StockWatcher(Actor[WatcherMsg]):
         rate = self._forecast_rate(sku, detector, now_ms)
         if rate <= 0:
             return
-        try:
-            with anyio.fail_after(self._ask_timeout_s):
-                view = await self._ask_sku(sku, GetStock())
-        except (CreatorFlowError, KeyError, TimeoutError):
+        view = await self._stock(sku)
+        if view is None:
             return
-        assert isinstance(view, StockView)
         r = self._reorder
         lead_s = supplier.lead_time_s
         if not needs_reorder(view.available, rate, lead_s, r.safety_s):
