@@ -139,17 +139,61 @@ def _url(host: str, port: int) -> str:
 
 
 def check_bind(config: Config) -> None:
-    """Refuse a non-loopback bind without an API token (DESIGN §5)."""
+    """Refuse a non-loopback bind without an API token (DESIGN §5), with a built-in sandbox
+    (unless ``sandbox.allow_public``), or with a real TikTok but no app credentials.
+
+    The sandboxes sign with public default secrets: served on a public address, anyone could
+    push signed webhooks. A public demo has to ask for it (and gets a loud warning).
+    """
     host = config.http.host
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not config.api.token:
+    if is_loopback(host):
+        return
+    if not config.api.token:
         raise ConfigError(
             f"config: api.token: required when http.host is not loopback ({host}); "
             "set CREATORFLOW_API_TOKEN"
         )
+    sandboxes = builtin_sandboxes(config)
+    if sandboxes and not config.sandbox.allow_public:
+        raise ConfigError(
+            f"config: sandbox.allow_public: http.host {host} is not loopback and the built-in "
+            f"sandbox {' and '.join(sandboxes)} would serve it with public secrets; set "
+            "CREATORFLOW_TIKTOK_BASE_URL with CREATORFLOW_TIKTOK_APP_KEY/_APP_SECRET (and "
+            "supplier.base_url, or reorder.enabled = false), or sandbox.allow_public = true "
+            "for a public demo"
+        )
+    if config.tiktok.base_url and not config.tiktok_apps():
+        raise ConfigError(
+            f"config: tiktok.app_key: http.host {host} is not loopback and no TikTok app is "
+            "configured (no webhook could be verified); set CREATORFLOW_TIKTOK_APP_KEY and "
+            "CREATORFLOW_TIKTOK_APP_SECRET"
+        )
+    if sandboxes:
+        log.warning(
+            "SANDBOX ON A PUBLIC ADDRESS: the built-in sandbox %s is served on %s with public "
+            "default secrets (sandbox.allow_public = true); anyone who reaches this port can "
+            "push signed webhooks. Never use this for a real shop.",
+            " and ".join(sandboxes),
+            host,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (``http.host``) is a loopback address."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def builtin_sandboxes(config: Config) -> list[str]:
+    """The built-in sandboxes ``serve`` would run for this configuration."""
+    names = []
+    if not config.tiktok.base_url:
+        names.append("TikTok Shop")
+    if not config.supplier.base_url and config.reorder.enabled:
+        names.append("supplier")
+    return names
 
 
 class AppStore(Store, SchemaMigrator, LeaderElection, Protocol):
@@ -647,7 +691,9 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
             mounts: dict[str, Any] = {}
             if tiktok.sandbox is not None:
                 mounts[PREFIX] = tiktok.sandbox
-            if supplier_sandbox is not None:
+            # Off loopback the sandboxes are mounted only when asked for (check_bind).
+            mount_ok = is_loopback(config.http.host) or config.sandbox.allow_public
+            if supplier_sandbox is not None and mount_ok:
                 mounts[SUPPLIER_PREFIX] = supplier_sandbox
             web = CreatorFlowApp(
                 webhooks=webhooks,

@@ -179,6 +179,10 @@ class ApiConfig(Section):
     token: str = ""
 
 
+class SandboxConfig(Section):
+    allow_public: bool = False
+
+
 class CacheConfig(Section):
     redis_url: str = ""
     key_prefix: str = "creatorflow:"
@@ -213,6 +217,7 @@ class Config(Section):
     reorder: ReorderConfig = msgspec.field(default_factory=ReorderConfig)
     supplier: SupplierConfig = msgspec.field(default_factory=SupplierConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     # The [priority] section is the domain's own struct: the scorer takes it as it is.

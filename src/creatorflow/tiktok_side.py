@@ -45,7 +45,7 @@ from creatorflow.ports import (
     TransactionalStore,
 )
 from creatorflow.runtime import BreakerState
-from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig
+from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig, clock_seed
 
 log = logging.getLogger("creatorflow.tiktok")
 
@@ -209,10 +209,10 @@ async def open_tiktok_side(
             app_secret=app.app_secret,
             webhook_url=f"{service_url}/webhooks/tiktok",
             admin_token=config.api.token,
-            # The sandbox lives in memory: a seed from the clock gives each start its own order
-            # and notification ids, so a restart on the same store never reuses (and so never
-            # overwrites or dedupes away) ids the store already holds.
-            seed=(clock.now_ms() // 1000) % 10_000,
+            # The sandbox lives in memory: a seed from the clock (milliseconds) gives each start
+            # ids above every earlier run's, so a restart on the same store never reuses (and
+            # so never overwrites or dedupes away) ids the store already holds.
+            seed=clock_seed(clock.now_ms()),
         ),
         clock=clock,
     )

@@ -6,9 +6,11 @@ Replies: ``list[WriteResult]`` for that message's ops, in order; or the ask rais
          StoreError (this message's own ops were refused; the rest of the batch committed) or
          StoreUnavailable (nothing of this batch committed; retry later, ingress answers 503)
 State:   none between batches (the store holds it); only its settings and the port
-Restart: permanent; nothing to rebuild. Store errors never crash it; anything else (a bug)
-         does, and the unanswered asks of the batch in hand get ActorCrashed (each message's
-         ops committed whole or not at all). Cancelled mid-batch: they get ActorStopped.
+Restart: permanent; nothing to rebuild. Nothing ``apply`` raises crashes it: a StoreError, or
+         any other exception escaping the adapter, is isolated to the message that caused it
+         (below). A bug in the writer itself does crash it, and the unanswered asks of the
+         batch in hand get ActorCrashed (each message's ops committed whole or not at all).
+         Cancelled mid-batch: they get ActorStopped.
 Full:    ``ask``/``tell`` wait (backpressure); ``ask_nowait`` raises MailboxFull, on which
          ingress sheds load (503 + Retry-After)
 
@@ -179,7 +181,11 @@ class StoreWriter(Actor[StoreWriterMsg]):
             results = await self._store.apply(ops)
         except StoreUnavailable:
             raise
-        except StoreError as err:
+        except Exception as exc:
+            # StoreError: the store refused something in the group. Anything else escaping
+            # an adapter (a value its driver could not bind) is treated the same way, so
+            # one bad write can never crash the writer and fail its batch-mates with it.
+            err = exc if isinstance(exc, StoreError) else _refused(exc)
             if len(group) == 1:
                 logger.error("store writer: write of %d op(s) refused: %s", len(ops), err)
                 self._failed("refused")
@@ -214,3 +220,11 @@ class StoreWriter(Actor[StoreWriterMsg]):
             end = start + len(env.msg.ops)
             env.reply(results[start:end])
             start = end
+
+
+def _refused(exc: Exception) -> StoreError:
+    """A StoreError standing for an unexpected exception of ``apply`` (chained)."""
+    logger.error("store writer: apply raised %s; treated as refused", type(exc).__name__)
+    err = StoreError(f"store refused the write: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err

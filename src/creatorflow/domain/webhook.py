@@ -10,10 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
+from creatorflow.domain.limits import (
+    MAX_JSON_DEPTH,
+    Id,
+    NonNegativeInt64,
+    OptionalId,
+    json_depth_exceeds,
+)
 from creatorflow.errors import WebhookRejected
 
 #: Numeric webhook ``type`` → event_type name (reference §1.4). Unknown numbers are stored and
@@ -56,28 +63,42 @@ class AppCredentials(msgspec.Struct, frozen=True, kw_only=True):
         return f"AppCredentials(app_key={self.app_key!r}, app_secret='********')"
 
 
-class WebhookEnvelope(msgspec.Struct, frozen=True, kw_only=True):
-    """The common envelope of every TikTok Shop webhook (reference §1.3)."""
+#: Largest webhook ``type`` accepted (TikTok's topics are small numbers; unknown ones are
+#: stored, so the bound only keeps the value inside the column).
+MAX_TYPE: Final = 2**31 - 1
 
-    type: int
-    timestamp: int
+Topic = Annotated[int, msgspec.Meta(ge=0, le=MAX_TYPE)]
+Status = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class WebhookEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """The common envelope of every TikTok Shop webhook (reference §1.3).
+
+    Bounded at the edge (``domain.limits``): ``type`` 0 to 2^31-1, ``timestamp`` a
+    non-negative 64-bit integer, ids at most 128 characters without control characters, ``data``
+    nested at most ``MAX_JSON_DEPTH`` levels.
+    """
+
+    type: Topic
+    timestamp: NonNegativeInt64
     data: dict[str, Any]
-    tts_notification_id: str | None = None
-    shop_id: str | None = None
-    seller_open_id: str | None = None
-    creator_open_id: str | None = None
+    tts_notification_id: OptionalId | None = None
+    shop_id: OptionalId | None = None
+    seller_open_id: OptionalId | None = None
+    creator_open_id: OptionalId | None = None
 
 
 class OrderStatusChange(msgspec.Struct, frozen=True, kw_only=True):
     """``data`` of type 1: only a hint (it even says ``CANCEL``), so the order is re-read."""
 
-    order_id: str
-    order_status: str
-    update_time: int
+    order_id: Id
+    order_status: Status
+    update_time: NonNegativeInt64
     is_on_hold_order: bool = False
 
 
 _ENVELOPE_DECODER: Final = msgspec.json.Decoder(WebhookEnvelope)
+_TOO_DEEP: Final = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 def sign_webhook(app_key: str, app_secret: str, body: bytes) -> str:
@@ -119,6 +140,10 @@ def parse_envelope(body: bytes) -> WebhookEnvelope:
         raise WebhookRejected(400, "invalid_envelope", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise WebhookRejected(400, "invalid_json", str(exc)) from None
+    except RecursionError:
+        raise WebhookRejected(400, "too_deep", _TOO_DEEP) from None
+    if json_depth_exceeds(body, envelope.data, MAX_JSON_DEPTH - 1):
+        raise WebhookRejected(400, "too_deep", _TOO_DEEP)
     if envelope.type == ORDER_STATUS_CHANGE:
         order_status_change(envelope)
     return envelope

@@ -133,3 +133,27 @@ class TikTokSandboxConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
             f"TikTokSandboxConfig(app_key={self.app_key!r}, shop_id={self.shop_id!r}, "
             f"seed={self.seed}, webhook_url={self.webhook_url!r})"
         )
+
+
+#: Ids a sandbox makes are ``prefix * 10**15 + id_base(seed) + n`` (18-19 digits, like TikTok's).
+_IDS_PER_SEED: Final = 1000
+
+
+def id_base(seed: int) -> int:
+    """Where the sandbox's own id counter starts for ``seed``: ``seed * 1000`` (mod 10**15).
+
+    ``serve`` seeds its built-in sandbox with milliseconds since 2024-01-01 (see
+    ``clock_seed``): a later start begins above every id an earlier run could have made unless
+    that run made more than 1,000 ids per millisecond it lived, so a restart on the same store
+    never reuses an order or notification id (the range wraps after ~31 years).
+    """
+    return (seed * _IDS_PER_SEED) % 10**15
+
+
+#: 2024-01-01T00:00:00Z in Unix milliseconds, the origin of :func:`clock_seed`.
+_SEED_EPOCH_MS: Final = 1_704_067_200_000
+
+
+def clock_seed(now_ms: int) -> int:
+    """A seed from the wall clock (milliseconds since 2024-01-01) for :func:`id_base`."""
+    return max(0, now_ms - _SEED_EPOCH_MS)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from creatorflow.ports import Clock
-from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig
+from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig, id_base
 from creatorflow.sandbox._tiktok_order import (
     SHIPPABLE,
     LineItem,
@@ -66,7 +66,7 @@ class OrderBook:
         self.inventory: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._products: OrderedDict[str, str] = OrderedDict()
         self._seq = 0
-        self._id_base = (config.seed % 10_000) * 10_000_000_000
+        self._id_base = id_base(config.seed)
 
     def __len__(self) -> int:
         return len(self._orders)

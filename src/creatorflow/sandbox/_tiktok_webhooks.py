@@ -28,7 +28,7 @@ import httpx
 
 from creatorflow.domain.webhook import sign_webhook
 from creatorflow.ports import Clock
-from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig
+from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig, id_base
 from creatorflow.sandbox._tiktok_faults import Faults
 from creatorflow.sandbox._tiktok_orders import StatusStep
 from creatorflow.sandbox._tiktok_wire import encode_json
@@ -72,7 +72,7 @@ class WebhookSender:
         self._space: anyio.Event | None = None  # set when a webhook leaves
         self._spelling = random.Random(f"cancel-spelling:{config.seed}")
         self._seq = 0
-        self._id_base = (config.seed % 10_000) * 10_000_000_000
+        self._id_base = id_base(config.seed)
         self._pending = 0
         self._retrying = 0
         self._idle: anyio.Event | None = None

@@ -37,7 +37,7 @@ from creatorflow.ports import Clock, SystemClock
 from creatorflow.sandbox._tiktok_admin import handle_admin, random_order_spec
 from creatorflow.sandbox._tiktok_api import ApiRequest, ShopApi
 from creatorflow.sandbox._tiktok_auth import Tokens, verify_call
-from creatorflow.sandbox._tiktok_config import FaultConfig, TikTokSandboxConfig
+from creatorflow.sandbox._tiktok_config import FaultConfig, TikTokSandboxConfig, clock_seed
 from creatorflow.sandbox._tiktok_faults import Faults
 from creatorflow.sandbox._tiktok_order import OrderSpec
 from creatorflow.sandbox._tiktok_orders import OrderBook, StatusStep
@@ -265,4 +265,11 @@ async def open_tiktok_sandbox(
             tg.cancel_scope.cancel()
 
 
-__all__ = ["PREFIX", "FaultConfig", "TikTokSandbox", "TikTokSandboxConfig", "open_tiktok_sandbox"]
+__all__ = [
+    "PREFIX",
+    "FaultConfig",
+    "TikTokSandbox",
+    "TikTokSandboxConfig",
+    "clock_seed",
+    "open_tiktok_sandbox",
+]

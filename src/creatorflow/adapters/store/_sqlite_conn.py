@@ -5,6 +5,11 @@ Errors (``sqlite3.Error`` never leaves the adapter; the original is chained)::
     sqlite3.Error
     ├── busy / locked / I/O / can't open / full / read-only / no memory  → StoreUnavailable
     └── anything else (constraint, type, SQL, corrupt)                    → StoreError
+    OverflowError, ValueError, TypeError (a value the driver cannot bind:
+    an integer beyond 64 bits, a lone surrogate, an unsupported type)     → StoreError
+
+A value the driver cannot bind must fail its write, not the store writer: the edge bounds
+what it accepts (``domain.limits``), and this is the net under it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 # ioerr, full, cantopen, protocol. See https://www.sqlite.org/rescode.html.
 _UNAVAILABLE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
 _UNAVAILABLE_WORDS = ("locked", "busy", "disk i/o", "unable to open", "readonly", "disk is full")
+#: Python errors the sqlite3 module raises for a value it cannot bind (2**64, "\ud800", …).
+_UNBINDABLE: tuple[type[Exception], ...] = (OverflowError, ValueError, TypeError)
 SYNCHRONOUS_NAMES: tuple[Synchronous, ...] = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -66,6 +73,8 @@ class Lane:
             return fn(self._conn)
         except sqlite3.Error as exc:
             raise translate_error(exc, what) from exc
+        except _UNBINDABLE as exc:
+            raise StoreError(f"sqlite {what}: value refused: {exc}") from exc
 
     async def aclose(self) -> None:
         """Close after the calls already waiting for the connection; shielded from cancel."""
