@@ -47,12 +47,13 @@ import msgspec
 from creatorflow.actors.store_writer import Write
 from creatorflow.domain.automation import Decision, RuleSet
 from creatorflow.domain.classify import classify
+from creatorflow.domain.limits import is_valid_id
 from creatorflow.domain.order import DeliveryType, Order, order_from_tiktok
 from creatorflow.domain.priority import Priority, PriorityContext, PriorityLevel, PrioritySettings
 from creatorflow.domain.scheduling import AgingQueues
-from creatorflow.domain.state_machine import OrderEvent, OrderState, transition
+from creatorflow.domain.state_machine import FINAL_STATES, OrderEvent, OrderState, transition
 from creatorflow.domain.tiktok_status import Freshness, map_tiktok_status, snapshot_freshness
-from creatorflow.errors import AdapterError, DomainError, InvalidTransition
+from creatorflow.errors import AdapterError, DomainError, InvalidTransition, StoreError
 from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
@@ -113,12 +114,26 @@ SchedulerMsg = Observe | Command | Advance | Requeue
 Moves = Sequence[tuple[OrderEvent, str]]
 
 
+class Unreadable(msgspec.Struct, frozen=True, kw_only=True):
+    """Why the last snapshot of a parked order could not be read, and the snapshot itself."""
+
+    reason: str
+    document: msgspec.Raw  # the order as the TikTok API returned it (its known fields)
+
+
 class OrderDoc(msgspec.Struct, frozen=True, kw_only=True):
-    """The order document stored with each order row (what ``GET /api/orders/{id}`` shows)."""
+    """The order document stored with each order row (what ``GET /api/orders/{id}`` shows).
+
+    ``unreadable`` is set while the order is parked in ``needs_attention`` because its latest
+    snapshot could not be read (``order`` is then the last readable one, or a placeholder with
+    no lines for an order never read); the next readable snapshot clears it and sends the order
+    through the saga again.
+    """
 
     order: Order
     priority: Priority
     decision: Decision
+    unreadable: Unreadable | None = None
 
 
 class SagaStep(Protocol):
@@ -135,6 +150,9 @@ class SagaStep(Protocol):
 
 _ENCODE = msgspec.json.Encoder().encode
 _DOC = msgspec.json.Decoder(OrderDoc)
+
+_MAX_REASON = 500
+_PARKED = "unreadable order: waits for an operator"
 
 #: ``(internal state, TikTok update_time, TikTok status)`` of an order, as last written.
 Known = tuple[OrderState, int, str]
@@ -316,7 +334,13 @@ class OrderScheduler(Actor[SchedulerMsg]):
             )
         except DomainError as exc:
             log.error("order %s cannot be read: %s", snapshot.id, exc)
-            raise
+            return await self._plan_park(msg, known, exc)
+        parked = known is not None and known[0] is OrderState.NEEDS_ATTENTION
+        if parked and (await self._stored_doc(snapshot.id)).unreadable is not None:
+            known = None  # readable again: classified afresh, as if new (below)
+            recovered = True
+        else:
+            recovered = False
         now_ms = self._clock.now_ms()
         buyer = order.buyer_user_id
         earlier = (self._buyers.peek(buyer) or 0) - (0 if known is None else 1) if buyer else 0
@@ -332,7 +356,15 @@ class OrderScheduler(Actor[SchedulerMsg]):
             self._buyers.put(buyer, (self._buyers.peek(buyer) or 0) + 1)
         doc = OrderDoc(order=order, priority=result.priority, decision=result.decision)
         events: list[tuple[OrderState | None, OrderState, str]] = []
-        if known is None:
+        if recovered:
+            state = self._move(
+                OrderState.NEEDS_ATTENTION, OrderEvent.RETRY, events, "readable again"
+            )
+            state = self._move(state, OrderEvent.CLASSIFY, events, "classified")
+            if result.decision.hold_for_review:
+                state = self._move(state, OrderEvent.FLAG, events, "rule: hold for review")
+            topic = "order.updated"
+        elif known is None:
             state = OrderState.RECEIVED
             events.append((None, state, msg.source))
             state = self._move(state, OrderEvent.CLASSIFY, events, "classified")
@@ -351,6 +383,65 @@ class OrderScheduler(Actor[SchedulerMsg]):
         ops.append(self._outbox(topic, order.order_id, state, effect.status, now_ms))
         return ops, (state, snapshot.update_time, effect.status), result.priority.level
 
+    async def _plan_park(
+        self, msg: Observe, known: Known | None, error: DomainError
+    ) -> tuple[list[WriteOp], Known, PriorityLevel] | None:
+        """Park an order whose snapshot cannot be read in ``needs_attention``, with the
+        snapshot and the reason, so an operator sees it and its batch-mates go on.
+
+        TikTok's status still applies (a parked order TikTok cancels is cancelled). Raises
+        ``error`` again when even that is impossible (no usable order id).
+        """
+        snapshot = msg.order
+        if not is_valid_id(snapshot.id):
+            raise error
+        unreadable = Unreadable(
+            reason=str(error)[:_MAX_REASON], document=msgspec.Raw(_ENCODE(snapshot))
+        )
+        events: list[tuple[OrderState | None, OrderState, str]] = []
+        why = f"unreadable: {unreadable.reason}"
+        if known is None:
+            order = Order(
+                order_id=snapshot.id,
+                shop_id=msg.shop_id,
+                tiktok_status=snapshot.status,
+                update_time=snapshot.update_time,
+                create_time=snapshot.create_time,
+            )
+            priority = Priority(level=PriorityLevel.LOW, score=0, reasons=[(_PARKED, 0)])
+            doc = OrderDoc(order=order, priority=priority, decision=Decision())
+            state = OrderState.RECEIVED
+            events.append((None, state, msg.source))
+            state = self._move(state, OrderEvent.FLAG, events, why)
+            topic = "order.created"
+        else:
+            doc = await self._stored_doc(snapshot.id)
+            state = known[0]
+            if state in FINAL_STATES:
+                log.warning(
+                    "order %s is %s; its unreadable snapshot is ignored", snapshot.id, state
+                )
+                return None
+            if state is not OrderState.NEEDS_ATTENTION:
+                state = self._move(state, OrderEvent.FLAG, events, why)
+            topic = "order.updated"
+        doc = msgspec.structs.replace(doc, unreadable=unreadable)
+        effect = map_tiktok_status(state, snapshot.status)
+        if effect.event is not None:
+            state = self._move(state, effect.event, events, f"tiktok {effect.status}")
+        now_ms = self._clock.now_ms()
+        ops = self._ops(doc.order, doc, state, effect.status, snapshot.update_time, now_ms, events)
+        ops.append(self._outbox(topic, snapshot.id, state, effect.status, now_ms))
+        return ops, (state, snapshot.update_time, effect.status), doc.priority.level
+
+    async def _stored_doc(self, order_id: str) -> OrderDoc:
+        """The stored document of an order known to exist. Raises StoreError when it is gone
+        (only this actor writes orders, so that is a broken store)."""
+        row = await self._orders.get_order(order_id)
+        if row is None:
+            raise StoreError(f"order {order_id} vanished from the store")
+        return _DOC.decode(row.doc)
+
     async def _plan_command(self, cmd: Command) -> tuple[list[WriteOp], Known, PriorityLevel]:
         known, doc = await self._current(cmd.order_id)
         if known is None:
@@ -365,6 +456,13 @@ class OrderScheduler(Actor[SchedulerMsg]):
         note = f"operator {cmd.action}" + (f": {cmd.reason}" if cmd.reason else "")
         if cmd.action == "hold":
             state = self._move(state, OrderEvent.FLAG, events, note)
+        elif doc.unreadable is not None:
+            # Its lines are unknown: the saga would reserve and ship nothing. It leaves the
+            # manual queue when TikTok sends a readable snapshot (a webhook or the reconciler).
+            raise InvalidTransition(
+                f"order {cmd.order_id} is parked unreadable ({doc.unreadable.reason}); it "
+                "is released when TikTok sends a snapshot that can be read"
+            )
         else:  # release and retry both send a needs_attention order through the saga again
             state = self._move(state, OrderEvent.RETRY, events, note)
             state = self._move(state, OrderEvent.CLASSIFY, events, "classified")
@@ -625,4 +723,5 @@ __all__ = [
     "Requeue",
     "SagaStep",
     "SchedulerMsg",
+    "Unreadable",
 ]

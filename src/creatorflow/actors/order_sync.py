@@ -18,9 +18,12 @@ row marked processed. Non-order topics are marked processed at once (counted by 
 
 Failures: a TikTok error (throttled, down, breaker open) records a failed attempt on the rows
 and kicks the pump after a backoff, so the rows are retried for as long as the outage lasts
-(one try per backoff at most). An error a retry cannot fix (TikTok refuses the request, or an
-order we cannot read) parks the rows as ``dead`` after ``max_attempts`` (at once for an
-unreadable order); the order is still caught by the reconciler. A store outage or a crashed
+(one try per backoff at most). An error a retry may not fix (TikTok refuses the request)
+parks the rows as ``dead`` after ``max_attempts``; the order is still caught by the
+reconciler. Each order of a fetch is decided on its own: one TikTok returns unreadable is
+parked by the scheduler in ``needs_attention`` with its snapshot and the reason (its webhooks
+are processed, its batch-mates go on); one that cannot even be parked fails its own webhooks
+only, ``dead`` after ``max_attempts``. A store outage or a crashed
 actor on the way leaves the rows unprocessed and kicks the pump after a backoff; nothing
 expected crashes this actor.
 """
@@ -227,22 +230,28 @@ class OrderSync(Actor[Process]):
             if self._learn is not None and found:
                 await self._learn(shop_id, found)
             replies = [
-                await self._scheduler.request(Observe(shop_id=shop_id, order=order))
+                (order, await self._scheduler.request(Observe(shop_id=shop_id, order=order)))
                 for order in found
             ]
-            for reply in replies:
+            # Each order is decided on its own: an unreadable one is parked by the scheduler
+            # (needs_attention, with the snapshot); one it cannot even park fails alone.
+            refused: list[InboxRecord] = []
+            error: DomainError | None = None
+            for order, reply in replies:
                 try:
                     await reply.wait()
                 except DomainError as exc:
-                    # TikTok sent an order we cannot read: not retryable, park its webhooks.
-                    await self._failed(records, exc, retryable=False)
-                    return
-            for order in found:
-                self._fetched.put(order.id, order.update_time)
+                    refused.extend(chunk.get(order.id, ()))
+                    error = exc
+                else:
+                    self._fetched.put(order.id, order.update_time)
             missing = set(chunk) - {order.id for order in found}
             if missing:
                 log.warning("shop %s: TikTok returned no order for %s", shop_id, sorted(missing))
-            await self._done(records)
+            if error is not None:
+                await self._failed(refused, error, retryable=False)
+            refused_ids = {r.notification_id for r in refused}
+            await self._done([r for r in records if r.notification_id not in refused_ids])
         except (AdapterError, RuntimeFault) as exc:
             # The store or an actor on the way is down: the rows stay unprocessed in the inbox
             # and are pumped again after a backoff. Expected, so not a crash.
@@ -285,9 +294,7 @@ class OrderSync(Actor[Process]):
             self._failures.put(record.notification_id, attempts)
             # A TikTok outage is retried for as long as it lasts (at most one try per backoff
             # maximum); only errors a retry cannot fix count towards dead-lettering.
-            dead = not retryable and (
-                attempts >= self._max_attempts or isinstance(exc, DomainError)
-            )
+            dead = not retryable and attempts >= self._max_attempts
             ops.append(
                 MarkInboxFailed(notification_id=record.notification_id, error=str(exc), dead=dead)
             )

@@ -12,6 +12,7 @@ value the store cannot hold is a ``400`` naming the field, not a failed transact
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -37,6 +38,13 @@ Id = Annotated[
 ]
 #: An id that may be sent empty (TikTok leaves some envelope ids blank: "" means absent).
 OptionalId = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS, pattern=f"^[^{CONTROL_CHARS}]*$")]
+
+_ID_RE: Final = re.compile(f"[^{CONTROL_CHARS}]{{1,{MAX_ID_CHARS}}}")
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` is an :data:`Id` (1-128 characters, no control characters)."""
+    return _ID_RE.fullmatch(value) is not None
 
 
 def json_depth_exceeds(body: bytes, value: Any, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
+from creatorflow.domain.limits import MAX_ID_CHARS, Int64, OptionalId, is_valid_id
 from creatorflow.domain.money import parse_amount
 from creatorflow.errors import InvalidAmount, InvalidOrder
 
@@ -91,46 +92,53 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- wire shapes
 # Only the fields we read. ``None`` defaults make absent and ``null`` the same; unknown fields
 # are ignored. Converted with ``strict=False`` so ``"1700000000"`` is accepted as a time.
+# Bounded like every edge (``domain.limits``): an order whose values could not be stored is
+# unreadable (the scheduler parks it), never a failed write.
+
+#: Most line items read in one order (TikTok sends one per unit).
+MAX_LINE_ITEMS: Final = 10_000
+_Short = Annotated[str, msgspec.Meta(max_length=64)]
+_Text = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class _Payment(msgspec.Struct, kw_only=True):
-    currency: str | None = None
-    total_amount: str | None = None
+    currency: _Short | None = None
+    total_amount: _Short | None = None
 
 
 class _Address(msgspec.Struct, kw_only=True):
-    region_code: str | None = None
-    postal_code: str | None = None
+    region_code: _Short | None = None
+    postal_code: _Short | None = None
 
 
 class _LineItem(msgspec.Struct, kw_only=True):
-    id: str | None = None
-    sku_id: str | None = None
-    seller_sku: str | None = None
-    product_id: str | None = None
-    sale_price: str | None = None
-    currency: str | None = None
-    display_status: str | None = None
+    id: OptionalId | None = None
+    sku_id: OptionalId | None = None
+    seller_sku: OptionalId | None = None
+    product_id: OptionalId | None = None
+    sale_price: _Short | None = None
+    currency: _Short | None = None
+    display_status: _Short | None = None
 
 
 class _Order(msgspec.Struct, kw_only=True):
-    id: str
-    status: str
-    update_time: int | None = None
-    create_time: int | None = None
-    paid_time: int | None = None
-    rts_sla_time: int | None = None
-    delivery_option_id: str | None = None
-    shipping_type: str | None = None
-    warehouse_id: str | None = None
+    id: str  # checked in _decode (names the problem: empty, too long, control characters)
+    status: _Short
+    update_time: Int64 | None = None
+    create_time: Int64 | None = None
+    paid_time: Int64 | None = None
+    rts_sla_time: Int64 | None = None
+    delivery_option_id: OptionalId | None = None
+    shipping_type: _Short | None = None
+    warehouse_id: OptionalId | None = None
     is_cod: bool | None = None
-    order_type: str | None = None
+    order_type: _Short | None = None
     is_on_hold_order: bool | None = None
-    user_id: str | None = None
-    buyer_message: str | None = None
+    user_id: OptionalId | None = None
+    buyer_message: _Text | None = None
     payment: _Payment | None = None
     recipient_address: _Address | None = None
-    line_items: list[_LineItem] | None = None
+    line_items: Annotated[list[_LineItem], msgspec.Meta(max_length=MAX_LINE_ITEMS)] | None = None
 
 
 def order_from_tiktok(
@@ -191,6 +199,10 @@ def _decode(raw: Mapping[str, Any]) -> _Order:
         raise InvalidOrder(f"{who}: {exc}") from None
     if not wire.id:
         raise InvalidOrder("order: empty `id`")
+    if not is_valid_id(wire.id):
+        raise InvalidOrder(
+            f"order: `id` is over {MAX_ID_CHARS} characters or holds control characters"
+        )
     if not wire.status:
         raise InvalidOrder(f"order {wire.id}: empty `status`")
     return wire

@@ -284,6 +284,12 @@ def _detail(row: OrderRow, doc: OrderDoc, events: list[OrderEventRow]) -> dict[s
         "history": [_event(event) for event in events],
         "decisions": decision.pop("log"),
         "automation": decision,
+        "unreadable": None
+        if doc.unreadable is None
+        else {
+            "reason": doc.unreadable.reason,
+            "document": msgspec.json.decode(doc.unreadable.document),
+        },
     }
 
 

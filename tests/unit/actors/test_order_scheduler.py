@@ -181,13 +181,90 @@ async def test_two_changes_in_one_second_keep_the_later_one(
         assert row.tiktok_status == "AWAITING_SHIPMENT"  # not lost, and not moved back
 
 
-async def test_unreadable_order_fails_its_asker_only(tmp_path: Path, anyio_backend: Any) -> None:
+async def test_an_unreadable_order_is_parked_and_its_neighbours_go_on(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
     async with scheduler(tmp_path) as (ref, store):
         bad = snapshot(id="576000000000000009", payment={"currency": "USD", "total_amount": "x"})
-        with pytest.raises(DomainError):
-            await ref.ask(Observe(shop_id="shop", order=bad))
+        await ref.ask(Observe(shop_id="shop", order=bad))  # answered: parked, not refused
         await ref.ask(Observe(shop_id="shop", order=snapshot()))
-        assert await store.get_order("576000000000000009") is None
+        row = await store.get_order("576000000000000009")
+        assert row is not None
+        assert row.state == "needs_attention"
+        doc = msgspec.json.decode(row.doc, type=OrderDoc)
+        assert doc.unreadable is not None
+        assert "total_amount" in doc.unreadable.reason
+        document = msgspec.json.decode(doc.unreadable.document)
+        assert document["payment"]["total_amount"] == "x"  # the snapshot as TikTok sent it
+        assert doc.order.lines == ()
+        assert sum(w for _, w in doc.priority.reasons) == doc.priority.score
+        events = await store.order_events("576000000000000009", 10)
+        assert [(e.from_state, e.to_state) for e in events] == [
+            (None, "received"),
+            ("received", "needs_attention"),
+        ]
+        good = await store.get_order("576000000000000001")
+        assert good is not None
+        assert good.state == "classified"
+        # An operator cannot release it: its lines are unknown.
+        with pytest.raises(InvalidTransition):
+            await ref.ask(Command(order_id="576000000000000009", action="release"))
+
+
+async def test_a_parked_order_is_classified_when_a_readable_snapshot_comes(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        bad = snapshot(payment={"currency": "USD", "total_amount": "1e30"})
+        await ref.ask(Observe(shop_id="shop", order=bad))
+        fixed = snapshot(update_time=1700000200)
+        await ref.ask(Observe(shop_id="shop", order=fixed))
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "classified"
+        doc = msgspec.json.decode(row.doc, type=OrderDoc)
+        assert doc.unreadable is None
+        assert len(doc.order.lines) == 1
+        events = await store.order_events("576000000000000001", 10)
+        assert [(e.from_state, e.to_state) for e in events][-2:] == [
+            ("needs_attention", "received"),
+            ("received", "classified"),
+        ]
+
+
+async def test_a_readable_order_whose_next_snapshot_is_unreadable_is_flagged(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.ask(Observe(shop_id="shop", order=snapshot()))
+        bad = snapshot(update_time=1700000200, payment={"currency": "USD", "total_amount": "-1"})
+        await ref.ask(Observe(shop_id="shop", order=bad))
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "needs_attention"
+        doc = msgspec.json.decode(row.doc, type=OrderDoc)
+        assert doc.unreadable is not None
+        assert len(doc.order.lines) == 1  # the last readable order is kept
+        # TikTok still settles it: a cancel (readable or not) cancels the parked order.
+        cancelled = snapshot(
+            update_time=1700000300,
+            status="CANCELLED",
+            payment={"currency": "USD", "total_amount": "-1"},
+        )
+        await ref.ask(Observe(shop_id="shop", order=cancelled))
+        row = await store.get_order("576000000000000001")
+        assert row is not None
+        assert row.state == "cancelled"
+
+
+async def test_an_order_without_a_usable_id_fails_its_asker_only(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    async with scheduler(tmp_path) as (ref, store):
+        with pytest.raises(DomainError):
+            await ref.ask(Observe(shop_id="shop", order=snapshot(id="x" * 129)))
+        await ref.ask(Observe(shop_id="shop", order=snapshot()))
+        assert await store.get_order("x" * 129) is None
         assert await store.get_order("576000000000000001") is not None
 
 

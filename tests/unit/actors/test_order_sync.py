@@ -31,6 +31,7 @@ from creatorflow.ports import (
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    TikTokLineItem,
     TikTokOrder,
     TikTokOrderPage,
     UpsertOrder,
@@ -453,3 +454,28 @@ async def test_fetched_orders_are_shown_to_the_learn_hook_first(
         await r.settle()
         assert seen == [(SHOP, [order_id(5)], True)]  # before the order was handed on
         assert await r.store.get_order(order_id(5)) is not None
+
+
+async def test_each_order_of_a_fetch_is_decided_on_its_own(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    # The reproduction: an order with a 1e30 price fetched beside normal ones.
+    good = [snapshot(order_id(i)) for i in range(1, 8)]
+    line = {"id": "l8", "seller_sku": "MUG", "sale_price": "1e30"}
+    unreadable = msgspec.structs.replace(
+        snapshot(order_id(8)), line_items=[msgspec.convert(line, TikTokLineItem)]
+    )
+    tiktok = FakeTikTok([*good, unreadable])
+    records = [inbox_record(f"n{i}-{k}", order_id(i)) for i in range(1, 9) for k in range(3)]
+    async with rig(tmp_path, tiktok) as r:
+        await r.store_rows(records)
+        r.burst(records)
+        await r.settle()
+        assert len(tiktok.calls) == 1  # one fetch for the eight orders
+        for rec in records:  # all 24 processed: none dead, none left behind
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None and status.state == "processed", rec.notification_id
+        parked = await r.store.get_order(order_id(8))
+        assert parked is not None and parked.state == "needs_attention"
+        assert len(await r.store.list_orders(state="classified", limit=10)) == 7
+        assert not r.recorded.commit_of(lambda op: isinstance(op, MarkInboxFailed))
