@@ -13,7 +13,7 @@ value the store cannot hold is a ``400`` naming the field, not a failed transact
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import msgspec
 
@@ -47,25 +47,35 @@ def is_valid_id(value: str) -> bool:
     return _ID_RE.fullmatch(value) is not None
 
 
-def json_depth_exceeds(body: bytes, value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether the decoded JSON ``value`` of ``body`` nests deeper than ``limit``.
+#: A JSON string (with its escapes), unrolled so long strings scan in one pass.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: Every byte but the four brackets, for bytes.translate(None, delete=...).
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+#: ``{`` and ``}`` read as ``[`` and ``]``: only the nesting matters.
+_AS_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
 
-    Cheap on ordinary bodies: nesting deeper than ``limit`` needs more than ``limit`` brackets,
-    and counting them is a C-speed scan; only bodies with that many brackets are walked
-    (iteratively, so a deep value cannot exhaust the stack here either).
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``body`` nests objects/arrays deeper than ``limit``.
+
+    Decides before decoding (a decoder would recurse once per level). C-speed throughout:
+    nesting deeper than ``limit`` needs more than ``limit`` opening brackets, so ordinary
+    bodies cost two ``count`` calls; others have their strings and every non-bracket byte
+    removed, then lose one level of empty ``[]`` pairs per pass (``replace`` does not rescan
+    what it produced), at most ``limit`` passes. Valid JSON is too deep exactly when brackets
+    remain after ``limit`` passes; malformed JSON is too deep when more than ``limit`` of its
+    openings are left unpaired (either way the body is refused).
     """
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+    brackets = _JSON_STRING.sub(b"", body).translate(_AS_SQUARE, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            # No empty pair left: malformed. Too deep if its unclosed openings could be
+            # (a decoder would recurse through them before it saw the end).
+            return brackets.count(b"[") > limit
+        brackets = shorter
+    return bool(brackets)

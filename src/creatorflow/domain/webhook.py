@@ -19,7 +19,7 @@ from creatorflow.domain.limits import (
     Id,
     NonNegativeInt64,
     OptionalId,
-    json_depth_exceeds,
+    json_too_deep,
 )
 from creatorflow.errors import WebhookRejected
 
@@ -134,16 +134,14 @@ def parse_envelope(body: bytes) -> WebhookEnvelope:
         WebhookRejected: 400 naming the problem (msgspec's message, e.g.
             ``Expected `int`, got `str` - at `$.type```).
     """
+    if json_too_deep(body):
+        raise WebhookRejected(400, "too_deep", _TOO_DEEP)
     try:
         envelope = _ENVELOPE_DECODER.decode(body)
     except msgspec.ValidationError as exc:
         raise WebhookRejected(400, "invalid_envelope", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise WebhookRejected(400, "invalid_json", str(exc)) from None
-    except RecursionError:
-        raise WebhookRejected(400, "too_deep", _TOO_DEEP) from None
-    if json_depth_exceeds(body, envelope.data, MAX_JSON_DEPTH - 1):
-        raise WebhookRejected(400, "too_deep", _TOO_DEEP)
     if envelope.type == ORDER_STATUS_CHANGE:
         order_status_change(envelope)
     return envelope

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
+from creatorflow.domain.limits import MAX_JSON_DEPTH, json_too_deep
 from creatorflow.errors import WebhookRejected
 
 Scope = MutableMapping[str, Any]
@@ -30,11 +31,28 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
-    """Read the whole request body, refusing more than ``max_bytes``.
+def require_json(scope: Scope) -> None:
+    """Refuse a request whose Content-Type is not ``application/json`` (parameters allowed).
 
     Raises:
-        WebhookRejected: 413 when Content-Length or the bytes received exceed the limit.
+        WebhookRejected: 415 ``unsupported_media_type``.
+    """
+    content_type = header(scope, b"content-type") or b""
+    if content_type != JSON and content_type.split(b";", 1)[0].strip().lower() != JSON:
+        raise WebhookRejected(
+            415, "unsupported_media_type", "Content-Type must be application/json"
+        )
+
+
+async def read_body(
+    scope: Scope, receive: Receive, max_bytes: int, *, max_depth: int | None = MAX_JSON_DEPTH
+) -> bytes:
+    """Read the whole request body, refusing more than ``max_bytes``, and JSON nested deeper
+    than ``max_depth`` (None: not checked here; the webhook checks after its signature).
+
+    Raises:
+        WebhookRejected: 413 when Content-Length or the bytes received exceed the limit; 400
+            ``too_deep`` for JSON nested deeper than ``max_depth``.
     """
     length = header(scope, b"content-length")
     if length is not None:
@@ -59,7 +77,10 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
             raise WebhookRejected(413, "too_large", f"body over {max_bytes} bytes")
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if max_depth is not None and json_too_deep(body, max_depth):
+        raise WebhookRejected(400, "too_deep", f"JSON nested deeper than {max_depth} levels")
+    return body
 
 
 async def respond(

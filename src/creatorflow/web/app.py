@@ -32,7 +32,16 @@ import msgspec
 from creatorflow.errors import AdapterError
 from creatorflow.metrics import CONTENT_TYPE, Metrics
 from creatorflow.ports import InboxReader
-from creatorflow.web._http import Receive, Scope, Send, header, respond, respond_error, respond_json
+from creatorflow.web._http import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header,
+    respond,
+    respond_error,
+    respond_json,
+)
 from creatorflow.web.inventory import InventoryApi
 from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.orders import OrdersApi
@@ -75,7 +84,7 @@ class CreatorFlowApp:
         self._inventory = inventory  # None: the inventory routes answer 404
         # Other ASGI apps served under a path prefix (the built-in sandbox TikTok Shop).
         self._mounts = tuple((mounts or {}).items())
-        self._token = f"Bearer {api_token}".encode() if api_token else b""
+        self._token = api_token.encode() if api_token else b""
         self._routes: dict[tuple[str, str], Handler] = {
             ("POST", "/webhooks/tiktok"): webhooks,
             ("GET", "/healthz"): self._healthz,
@@ -100,19 +109,18 @@ class CreatorFlowApp:
         if handler is not None:
             await handler(scope, receive, send)
             return
+        if method == "HEAD" and (handler := self._routes.get(("GET", path))) is not None:
+            await handler(scope, receive, _without_body(send))  # the GET's headers, no body
+            return
         for prefix_, mounted in self._mounts:
             if path == prefix_ or path.startswith(prefix_ + "/"):
                 await mounted(scope, receive, send)
                 return
         if path.startswith("/api/"):
+            if method == "HEAD":
+                send = _without_body(send)  # GET routes answer HEAD: their headers only
             if not self._authorized(scope):
-                await respond_error(
-                    send,
-                    401,
-                    "unauthorized",
-                    "a valid Authorization: Bearer token is required",
-                    ((b"www-authenticate", b"Bearer"),),
-                )
+                await _unauthorized(send)
                 return
             prefix = "/api/webhooks/"
             if path.startswith(prefix) and method == "GET" and len(path) > len(prefix):
@@ -124,9 +132,17 @@ class CreatorFlowApp:
             if self._inventory is not None and self._inventory.handles(path):
                 await self._inventory.dispatch(scope, receive, send)
                 return
-        known_paths = {p for (_, p) in self._routes}
-        if path in known_paths:
-            await respond_error(send, 405, "method_not_allowed", f"{method} not allowed on {path}")
+        allowed = sorted({m for (m, p) in self._routes if p == path})
+        if allowed:
+            if "GET" in allowed:
+                allowed.append("HEAD")
+            await respond_error(
+                send,
+                405,
+                "method_not_allowed",
+                f"{method} not allowed on {path}",
+                ((b"allow", ", ".join(allowed).encode()),),
+            )
         else:
             await respond_error(send, 404, "not_found", f"no route for {method} {path}")
 
@@ -135,9 +151,7 @@ class CreatorFlowApp:
 
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
             if not self._authorized(scope):
-                await respond_error(
-                    send, 401, "unauthorized", "a valid Authorization: Bearer token is required"
-                )
+                await _unauthorized(send)
                 return
             await handler(scope, receive, send)
 
@@ -147,7 +161,9 @@ class CreatorFlowApp:
         if not self._token:
             return True  # loopback-only deployments may run without a token (checked at start)
         given = header(scope, b"authorization") or b""
-        return hmac.compare_digest(given, self._token)
+        scheme, _, credentials = given.strip().partition(b" ")
+        # The scheme is case-insensitive (RFC 9110 §11.1); the token itself is not.
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._token)
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await respond_json(send, 200, {"status": "alive"})
@@ -186,6 +202,28 @@ class CreatorFlowApp:
             return
         payload: dict[str, Any] = msgspec.to_builtins(status)
         await respond_json(send, 200, payload)
+
+
+async def _unauthorized(send: Send) -> None:
+    await respond_error(
+        send,
+        401,
+        "unauthorized",
+        "a valid Authorization: Bearer token is required",
+        ((b"www-authenticate", b"Bearer"),),
+    )
+
+
+def _without_body(send: Send) -> Send:
+    """``send`` for a HEAD request: the response's status and headers, an empty body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            more = message.get("more_body", False)
+            message = {"type": "http.response.body", "body": b"", "more_body": more}
+        await send(message)
+
+    return send_head
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

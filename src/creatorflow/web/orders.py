@@ -40,7 +40,15 @@ from creatorflow.domain.state_machine import OrderState
 from creatorflow.errors import AdapterError, DomainError, RuntimeFault, WebhookRejected
 from creatorflow.ports import OrderEventRow, OrderReader, OrderRow, Priority
 from creatorflow.runtime import ActorRef
-from creatorflow.web._http import Receive, Scope, Send, read_body, respond_error, respond_json
+from creatorflow.web._http import (
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    require_json,
+    respond_error,
+    respond_json,
+)
 
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 500
@@ -114,20 +122,20 @@ class OrdersApi:
         path: str = scope["path"]
         parts = path[len(_PREFIX) + 1 :].split("/") if path != _PREFIX else []
         if not parts:
-            if method == "GET":
+            if method in ("GET", "HEAD"):
                 await self.list_orders(scope, send)
             else:
-                await respond_error(send, 405, "method_not_allowed", f"{method} not allowed")
+                await _not_allowed(send, method, "GET, HEAD")
         elif len(parts) == 1 and parts[0]:
-            if method == "GET":
+            if method in ("GET", "HEAD"):
                 await self.get_order(parts[0], send)
             else:
-                await respond_error(send, 405, "method_not_allowed", f"{method} not allowed")
+                await _not_allowed(send, method, "GET, HEAD")
         elif len(parts) == 2 and parts[0] and parts[1] in ACTIONS:
             if method == "POST":
                 await self.command(parts[0], ACTIONS[parts[1]], scope, receive, send)
             else:
-                await respond_error(send, 405, "method_not_allowed", f"{method} not allowed")
+                await _not_allowed(send, method, "POST")
         else:
             await respond_error(send, 404, "not_found", f"no route for {method} {path}")
 
@@ -180,6 +188,8 @@ class OrdersApi:
         """``POST /api/orders/{id}/{hold|release|retry}``: ask the scheduler, answer its state."""
         try:
             raw = await read_body(scope, receive, MAX_BODY_BYTES)
+            if raw.strip():
+                require_json(scope)
             body = _BODY.decode(raw) if raw.strip() else CommandBody()
         except WebhookRejected as exc:
             await respond_error(send, exc.status, exc.code, exc.detail)
@@ -306,3 +316,13 @@ def _event(event: OrderEventRow) -> dict[str, Any]:
         "to_state": event.to_state,
         "detail": detail,
     }
+
+
+async def _not_allowed(send: Send, method: str, allow: str) -> None:
+    await respond_error(
+        send,
+        405,
+        "method_not_allowed",
+        f"{method} not allowed here (allowed: {allow})",
+        ((b"allow", allow.encode()),),
+    )

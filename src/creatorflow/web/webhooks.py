@@ -36,8 +36,16 @@ from creatorflow.errors import (
 from creatorflow.metrics import Metrics
 from creatorflow.ports import Clock, InboxRecord
 from creatorflow.runtime import ActorRef, Reply
-from creatorflow.web._http import JSON, Scope, Send, header, read_body, respond, respond_error
 from creatorflow.web._http import Receive as AsgiReceive
+from creatorflow.web._http import (
+    Scope,
+    Send,
+    header,
+    read_body,
+    require_json,
+    respond,
+    respond_error,
+)
 from creatorflow.web.lifecycle import Lifecycle
 
 _OUTCOME_OF_STATUS = {
@@ -87,12 +95,8 @@ class WebhookEndpoint:
             await self._unavailable(send, "draining", "not accepting webhooks now; retry later")
             return "draining"
         try:
-            content_type = header(scope, b"content-type") or b""
-            if content_type != JSON and content_type.split(b";", 1)[0].strip().lower() != JSON:
-                raise WebhookRejected(
-                    415, "unsupported_media_type", "Content-Type must be application/json"
-                )
-            body = await read_body(scope, receive, self._max_body)
+            require_json(scope)
+            body = await read_body(scope, receive, self._max_body, max_depth=None)
             verify_signature(self._apps, body, _text(header(scope, b"authorization")))
             envelope = parse_envelope(body)
         except WebhookRejected as exc:

@@ -121,7 +121,9 @@ async def app_client(
 
 
 @asynccontextmanager
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+async def harness(
+    tmp_path: Path, viral_skus: frozenset[str] = frozenset()
+) -> AsyncIterator[Harness]:
     async with (
         open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store,
         open_actor(StoreWriter(store), "writer", 256) as writer,
@@ -133,6 +135,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
             rules=load_rules(RULES),
             settings=PrioritySettings(),
             delivery_types=lambda shop: DELIVERY,  # type: ignore[arg-type,return-value]
+            viral_skus=lambda: viral_skus,
         )
         async with open_actor(actor, "scheduler", 256) as ref:
             api = OrdersApi(orders=store, scheduler=ref)
@@ -184,6 +187,28 @@ async def test_get_order_shows_priority_lines_history_and_decisions(
     assert [hit["rule"] for hit in body["decisions"]] == ["big mugs"]
     assert body["decisions"][0]["actions"] == ["add_tags=big"]
     assert body["automation"]["tags"] == ["big"]
+
+
+async def test_reasons_add_up_to_a_capped_score(tmp_path: Path, anyio_backend: Any) -> None:
+    # README: "score ... clamped to 0-100", reasons "add up to the score". Express (30), overdue
+    # (40), high value (10) and a viral SKU (15) on the base (30) make 125: the cap is a reason.
+    overdue = Clock().now_ms() // 1000 - 60
+    order = snapshot(rts_sla_time=overdue, payment={"currency": "USD", "total_amount": "150.00"})
+    async with harness(tmp_path, viral_skus=frozenset({"MUG-RED"})) as h:
+        await h.observe(order)
+        response = await h.client.get(f"/api/orders/{FIRST}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["score"], body["priority"]) == (100, "HIGH")
+    assert sum(r["weight"] for r in body["reasons"]) == body["score"]
+    assert body["reasons"] == [
+        {"reason": "base", "weight": 30},
+        {"reason": "delivery_express", "weight": 30},
+        {"reason": "sla_overdue", "weight": 40},
+        {"reason": "value_high", "weight": 10},
+        {"reason": "viral_sku:MUG-RED", "weight": 15},
+        {"reason": "capped_at_100", "weight": -25},
+    ]
 
 
 async def test_unknown_order_is_404(tmp_path: Path, anyio_backend: Any) -> None:
@@ -338,7 +363,8 @@ async def test_command_on_unknown_order_is_404(tmp_path: Path, anyio_backend: An
 async def test_bad_command_body_is_400(tmp_path: Path, anyio_backend: Any, body: bytes) -> None:
     async with harness(tmp_path) as h:
         await h.observe(snapshot())
-        response = await h.client.post(f"/api/orders/{FIRST}/hold", content=body, headers=AUTH)
+        headers = AUTH | {"content-type": "application/json"}
+        response = await h.client.post(f"/api/orders/{FIRST}/hold", content=body, headers=headers)
         state = (await h.client.get(f"/api/orders/{FIRST}", headers=AUTH)).json()["state"]
     assert response.status_code == 400
     assert response.json()["error"] == "bad_body"
