@@ -12,10 +12,11 @@ or a code TikTok refuses, ``503`` when TikTok or the store cannot be reached.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from creatorflow.domain.limits import Id
 from creatorflow.errors import (
     AdapterError,
     CircuitOpen,
@@ -28,8 +29,8 @@ from creatorflow.web._http import Receive, Scope, Send, read_body, respond_error
 
 
 class AuthorizeBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    auth_code: str
-    shop_key: str
+    auth_code: Annotated[str, msgspec.Meta(max_length=1024)]
+    shop_key: Id  # stored as the key of the seller's tokens: 1-128 characters
 
 
 Authorize = Callable[[str, str], Awaitable[tuple[TikTokTokens, list[TikTokShop]]]]
@@ -45,7 +46,10 @@ class AuthorizeEndpoint:
         try:
             raw = await read_body(scope, receive, 16_384)
             body = msgspec.json.decode(raw, type=AuthorizeBody)
-        except (msgspec.DecodeError, WebhookRejected) as exc:
+        except WebhookRejected as exc:
+            await respond_error(send, exc.status, exc.code, exc.detail)
+            return
+        except msgspec.DecodeError as exc:
             await respond_error(send, 400, "bad_body", str(exc))
             return
         if not body.auth_code or not body.shop_key:
