@@ -18,7 +18,7 @@ token is required when the sandbox has an ``admin_token``.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -47,7 +47,7 @@ _POSTAL: Final = (("10001", "US"), ("94103", "US"), ("60601", "US"), ("73301", "
 
 
 class StatusBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    status: str
+    status: Annotated[str, msgspec.Meta(max_length=64)]
 
 
 class GenerateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

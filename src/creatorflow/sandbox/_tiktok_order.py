@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -44,27 +44,38 @@ DELIVERY_OPTIONS: Final[dict[DeliveryKind, tuple[str, str]]] = {
 _SHIPPING_FEE_CENTS: Final[dict[DeliveryKind, int]] = {"STANDARD": 0, "EXPRESS": 999, "ECONOMY": 0}
 
 
-class LineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One requested line: ``quantity`` units of ``seller_sku`` at ``sale_price`` each."""
+#: Bounds of an order the sandbox makes (one line item per unit, as TikTok sends them).
+MAX_LINES: Final = 100
+MAX_UNITS_PER_LINE: Final = 1000
+_Text = Annotated[str, msgspec.Meta(max_length=512)]
+_Short = Annotated[str, msgspec.Meta(max_length=64)]
 
-    seller_sku: str
-    quantity: int = 1
-    sale_price: str = "10.00"
+
+class LineSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One requested line: ``quantity`` units of ``seller_sku`` at ``sale_price`` each.
+
+    ``seller_sku`` is free text (up to 256 characters) so tests can make orders CreatorFlow
+    must refuse to read; ``sale_price`` likewise (up to 64 characters).
+    """
+
+    seller_sku: Annotated[str, msgspec.Meta(max_length=256)]
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_UNITS_PER_LINE)] = 1
+    sale_price: _Short = "10.00"
 
 
 class OrderSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Body of ``POST /sandbox/tiktok/orders``; all but ``lines`` optional."""
 
-    lines: list[LineSpec]
+    lines: Annotated[list[LineSpec], msgspec.Meta(max_length=MAX_LINES)]  # none: 409
     delivery_type: DeliveryKind = "STANDARD"
-    status: str = "AWAITING_SHIPMENT"
+    status: _Short = "AWAITING_SHIPMENT"
     on_hold: bool = True
     is_cod: bool = False
-    user_id: str | None = None
-    buyer_message: str = ""
-    order_type: str = ""
-    postal_code: str = "10001"
-    region_code: str = "US"
+    user_id: _Text | None = None
+    buyer_message: _Text = ""
+    order_type: _Short = ""
+    postal_code: _Short = "10001"
+    region_code: _Short = "US"
 
 
 def parse_money(text: str) -> int:
