@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CODE := $(wildcard src tests bench tools)
 
-.PHONY: run test lint typecheck contracts pytest install install-test bench bench-runtime bench-ingress bench-inventory clean format
+.PHONY: run test lint typecheck contracts pytest pytest-restarts install install-test bench bench-runtime bench-ingress bench-inventory clean format
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "CreatorFlow needs Python >= 3.11"'
@@ -41,7 +41,13 @@ contracts: install-test
 pytest: install-test
 	$(BIN)/pytest
 
+# The tests that restart the machine's shared PostgreSQL (deselected from the run above by
+# pyproject's addopts): alone, after everything else, never beside other tests.
+pytest-restarts: install-test
+	$(BIN)/pytest -m restarts_postgres
+
 test: lint typecheck contracts pytest
+	$(MAKE) pytest-restarts
 
 format: install-test
 	$(BIN)/ruff format $(CODE)

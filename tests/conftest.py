@@ -1,4 +1,5 @@
-"""Shared fixtures: the three runtime backends and the real-service switches."""
+"""Shared fixtures: the three runtime backends (see ``backends.py``) and the real-service
+switches."""
 
 from __future__ import annotations
 
@@ -8,11 +9,7 @@ from typing import Any
 
 import pytest
 
-BACKENDS = [
-    pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
-    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    pytest.param(("trio", {}), id="trio"),
-]
+from backends import ASYNCIO_BACKENDS, BACKENDS, NEEDS_ASYNCIO, on_backends, parametrizes
 
 REQUIRE_SERVICES = os.environ.get("CREATORFLOW_REQUIRE_SERVICES") == "1"
 
@@ -23,11 +20,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
-@pytest.fixture
-def asyncio_only(anyio_backend: Any) -> None:
-    """Skip the trio variant of a test that needs asyncio (asyncpg, redis, uvicorn)."""
-    if anyio_backend[0] != "asyncio":
-        pytest.skip("needs the asyncio backend")
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``asyncio_only`` (itself, its class or module) is generated for asyncio
+    and uvloop only, unless it names its backends itself (``on_backends``). Runs before
+    pytest's own parametrization, which then takes the mark added here."""
+    if "anyio_backend" not in metafunc.fixturenames or parametrizes(metafunc, "anyio_backend"):
+        return
+    if metafunc.definition.get_closest_marker(NEEDS_ASYNCIO) is not None:
+        metafunc.definition.add_marker(on_backends(*ASYNCIO_BACKENDS))
 
 
 def _answers(host: str, port: int) -> bool:

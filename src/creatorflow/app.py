@@ -87,10 +87,12 @@ from creatorflow.runtime import (
     Backoff,
     BreakerState,
     ChildSpec,
+    MonotonicClock,
     Registry,
     Restart,
     Strategy,
     Supervisor,
+    SystemMonotonicClock,
 )
 from creatorflow.sandbox.supplier import SupplierSandbox, SupplierSandboxConfig
 from creatorflow.sandbox.tiktok import PREFIX
@@ -320,7 +322,10 @@ def _build_tree(
     tiktok: TikTokSide,
     rules: RuleSet,
     supplier: Supplier,
+    timer: MonotonicClock,
 ) -> tuple[Supervisor, Refs]:
+    """The actor tree. ``clock`` is wall time (timestamps, expiries); every timer (debounce,
+    coalescing, backoff, intervals, idle passivation) sleeps on the monotonic ``timer``."""
     rt = config.runtime
     # SQLite has one writer by construction; Postgres runs commits on separate pool connections.
     commits = config.store.pg_max_concurrent_commits if config.store.database_url else 1
@@ -330,6 +335,7 @@ def _build_tree(
         max_restarts=rt.restart_max,
         within_s=rt.restart_window_s,
         backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
+        clock=timer,
     )
 
     def on_new(record: InboxRecord) -> None:
@@ -392,6 +398,7 @@ def _build_tree(
             clock=clock,
             default_safety_buffer=ic.default_safety_buffer,
             hooks=hooks,
+            idempotency_ttl_s=ic.idempotency_ttl_s,
         ),
         mailbox_size=ic.sku_mailbox_size,
         max_active=ic.max_active_skus,
@@ -399,6 +406,7 @@ def _build_tree(
         max_restarts=rt.restart_max,
         within_s=rt.restart_window_s,
         backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
+        clock=timer,
     )
     root.add_child(inventory, restart=Restart.PERMANENT)
 
@@ -438,6 +446,7 @@ def _build_tree(
                 resync_interval_s=ss.resync_interval_s if ss.enabled else None,
                 list_levels=list_levels,
                 on_push=inv_metrics.count_stock_push,
+                timer=timer,
             ),
             mailbox_size=ss.max_pending_skus,
             restart=Restart.PERMANENT,
@@ -455,6 +464,7 @@ def _build_tree(
                 sweep_batch=ic.sweep_batch,
                 repair_interval_s=ic.repair_interval_s,
                 on_repair=inv_metrics.count_inventory_repairs,
+                timer=timer,
             ),
             mailbox_size=8,
             restart=Restart.PERMANENT,
@@ -502,6 +512,7 @@ def _build_tree(
                 on_viral=on_viral,
                 on_purchase_order=on_purchase_order,
                 publish_viral=publish_viral,
+                timer=timer,
             ),
             mailbox_size=rc.watcher_mailbox_size,
             restart=Restart.PERMANENT,
@@ -542,6 +553,7 @@ def _build_tree(
                 steps=(reservation,),
                 self_ref=lambda: scheduler,
                 viral_skus=viral.current,
+                timer=timer,
             ),
             mailbox_size=oc.scheduler_mailbox_size,
             restart=Restart.PERMANENT,
@@ -564,6 +576,7 @@ def _build_tree(
                 retry_backoff=Backoff(min_s=oc.sync_retry_min_s, max_s=oc.sync_retry_max_s),
                 on_processed=on_processed,
                 learn=tiktok.learn_delivery_types,
+                timer=timer,
             ),
             mailbox_size=oc.sync_mailbox_size,
             restart=Restart.PERMANENT,
@@ -578,6 +591,7 @@ def _build_tree(
                 ingress=ingress,
                 page_size=config.ingress.pump_page_size,
                 backoff=Backoff(min_s=rt.backoff_min_ms / 1000, max_s=rt.backoff_max_ms / 1000),
+                sleep=timer.sleep,
                 on_pumped=metrics.inbox_pumped.inc,
             ),
             mailbox_size=PUMP_MAILBOX,
@@ -614,6 +628,7 @@ def _build_tree(
                 interval_s=oc.reconcile_interval_s,
                 overlap_s=oc.reconcile_overlap_s,
                 lookback_s=oc.reconcile_lookback_s,
+                sleep=timer.sleep,
             ),
             mailbox_size=8,
             restart=Restart.PERMANENT,
@@ -632,8 +647,13 @@ def _build_tree(
 
 
 @asynccontextmanager
-async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIterator[Service]:
+async def open_service(
+    config: Config, *, clock: Clock | None = None, timer: MonotonicClock | None = None
+) -> AsyncIterator[Service]:
     """Start everything; yield once the tree is ready and the socket listens; stop gracefully.
+
+    ``clock`` (wall time) and ``timer`` (the monotonic clock every actor timer and the TikTok
+    client's backoff, limiter and breaker sleep on) default to the real ones; tests pass fakes.
 
     Raises:
         ConfigError: bad bind, port in use, unsupported store.
@@ -641,6 +661,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
     """
     check_bind(config)
     clock = clock or SystemClock()
+    timer = timer or SystemMonotonicClock()
     rules = await anyio.to_thread.run_sync(load_rules_file, config)
     sock = bind_socket(config.http.host, config.http.port)
     port = int(sock.getsockname()[1])
@@ -663,6 +684,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
                 store=store,
                 service_url=_url(config.http.host, port),
                 clock=clock,
+                timer=timer,
                 on_call=on_call,
                 on_breaker_change=on_breaker,
             ) as tiktok,
@@ -670,7 +692,7 @@ async def open_service(config: Config, *, clock: Clock | None = None) -> AsyncIt
         ):
             apps = tiktok.apps
             lifecycle = Lifecycle()
-            root, refs = _build_tree(config, store, metrics, clock, tiktok, rules, supplier)
+            root, refs = _build_tree(config, store, metrics, clock, tiktok, rules, supplier, timer)
             ingress, writer = refs.ingress, refs.writer
             metrics.add_runtime_collector(RuntimeCollector(root.stats))
 

@@ -140,6 +140,7 @@ class InventoryConfig(Section):
     sweep_interval_s: PositiveFloat = 30.0
     sweep_batch: Positive = 1000
     repair_interval_s: PositiveFloat = 600.0
+    idempotency_ttl_s: Annotated[float, msgspec.Meta(ge=1.0)] = 86_400.0
 
 
 class StockSyncConfig(Section):

@@ -70,8 +70,9 @@ class InventoryRefused(DomainError):
     """Raised for a stock change the inventory rules refuse (``domain.inventory``).
 
     ``code`` names the rule for API clients: ``below_reserved`` (on hand would drop below what
-    is reserved), ``negative`` (on hand would go below zero), ``bad_quantity`` (a quantity < 1
-    where one is needed), ``closed`` (the reservation was already committed or released).
+    is reserved), ``negative`` (on hand would go below zero), ``too_large`` (on hand would go
+    over ``domain.inventory.MAX_ON_HAND``), ``bad_quantity`` (a quantity < 1 where one is
+    needed), ``closed`` (the reservation was already committed or released).
     """
 
     def __init__(self, code: str, detail: str) -> None:

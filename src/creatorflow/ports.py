@@ -509,6 +509,53 @@ class UpsertPurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert
     detail: bytes = b"{}"
 
 
+class AdjustmentKeyRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The Idempotency-Key of one stock adjustment, stored in the same commit as it.
+
+    Keys are scoped to their SKU. ``delta`` and ``reason`` are the adjustment the key made (a
+    retry must send the same); the key counts until ``expires_at_ms`` (exclusive).
+    """
+
+    sku: str
+    key: str
+    delta: int
+    reason: str
+    created_at_ms: int
+    expires_at_ms: int
+
+
+#: Longest Idempotency-Key a store keeps, in characters (the API refuses longer ones).
+MAX_ADJUSTMENT_KEY_CHARS: Final = 255
+
+
+class PutAdjustmentKey(msgspec.Struct, frozen=True, kw_only=True, tag="put_adjustment_key"):
+    """Record the key of an adjustment, in the same ``apply`` as the adjustment's own ops.
+
+    Result: ``True`` if new, ``False`` when it replaced a stored row of the same ``(sku, key)``
+    that had expired by ``created_at_ms``. A stored row still live then (``expires_at_ms >
+    created_at_ms``) refuses the whole ``apply`` (StoreError): the adjustment it belongs to was
+    already made, so it must not commit twice. A ``key`` of 0 or more than
+    :data:`MAX_ADJUSTMENT_KEY_CHARS` characters, or ``expires_at_ms <= created_at_ms``, is
+    refused too.
+    """
+
+    sku: str
+    key: str
+    delta: int
+    reason: str
+    created_at_ms: int
+    expires_at_ms: int
+
+
+class DeleteAdjustmentKeys(msgspec.Struct, frozen=True, kw_only=True, tag="delete_adjustment_keys"):
+    """Forget up to ``limit`` (>= 1) keys of ``sku`` expired at ``now_ms`` (``expires_at_ms <=
+    now_ms``), soonest expiry first. Result: the number deleted (``int``)."""
+
+    sku: str
+    now_ms: int
+    limit: int
+
+
 class InventoryReader(Protocol):
     """Read side of inventory. Reads see the last commit; SKU ids compare bytewise."""
 
@@ -559,6 +606,16 @@ class InventoryReader(Protocol):
         """The purchase order, or ``None``."""
         ...
 
+    async def get_adjustment_key(self, sku: str, key: str) -> AdjustmentKeyRow | None:
+        """The stored key of ``sku``, expired or not (the caller compares ``expires_at_ms``),
+        or ``None``."""
+        ...
+
+    async def expired_adjustment_keys(self, now_ms: int, limit: int) -> list[AdjustmentKeyRow]:
+        """Up to ``limit`` (>= 1) keys with ``expires_at_ms <= now_ms``, soonest expiry first
+        (then SKU, key). Raises ValueError for ``limit`` < 1."""
+        ...
+
     async def purchase_orders(
         self,
         *,
@@ -588,6 +645,8 @@ WriteOp = (
     | PutReservation
     | AppendStockEvent
     | UpsertPurchaseOrder
+    | PutAdjustmentKey
+    | DeleteAdjustmentKeys
 )
 #: ``True``/``False`` (inserts and upserts: new or not), ``int`` (a journal seq) or ``None``.
 WriteResult = bool | int | None

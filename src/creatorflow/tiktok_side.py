@@ -44,7 +44,7 @@ from creatorflow.ports import (
     TokenStore,
     TransactionalStore,
 )
-from creatorflow.runtime import BreakerState
+from creatorflow.runtime import BreakerState, MonotonicClock
 from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig, clock_seed
 
 log = logging.getLogger("creatorflow.tiktok")
@@ -147,10 +147,12 @@ async def open_tiktok_side(
     store: TokenTable,
     service_url: str,
     clock: Clock,
+    timer: MonotonicClock | None = None,
     on_call: Callable[[CallObserved], None] | None = None,
     on_breaker_change: Callable[[str, BreakerState], None] | None = None,
 ) -> AsyncIterator[TikTokSide]:
-    """Open the client (and the sandbox when no real TikTok is configured).
+    """Open the client (and the sandbox when no real TikTok is configured). ``timer``: the
+    monotonic clock of the client's backoff, rate limiter and breaker (None: the real one).
 
     Raises:
         ConfigError: bad ``[tiktok]`` settings.
@@ -173,6 +175,7 @@ async def open_tiktok_side(
         async with open_tiktok_client(
             settings,
             token_store=tokens,
+            clock=timer,
             wall_clock=clock,
             observer=on_call,
             on_breaker_change=on_breaker_change,
@@ -240,6 +243,7 @@ async def open_tiktok_side(
             settings,
             token_store=tokens,
             transport=transport,
+            clock=timer,
             wall_clock=clock,
             observer=on_call,
             on_breaker_change=on_breaker_change,

@@ -6,9 +6,9 @@ manager yielding a migrated, empty store that is a :class:`~creatorflow.ports.St
 :class:`~creatorflow.ports.LeaderElection`. The ``store`` fixture (``conftest.py``) runs each
 test once per factory.
 
-Postgres runs on asyncio only (the trio variants skip) and each test gets a fresh schema of its
-own (random name, ``search_path`` set through the pool's server settings, dropped afterwards),
-so tests never see each other's rows or locks.
+Postgres runs on asyncio only (marked ``asyncio_only``: no trio variant is generated) and each
+test gets a fresh schema of its own (random name, ``search_path`` set through the pool's server
+settings, dropped afterwards), so tests never see each other's rows or locks.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ async def pg_schema(url: str) -> AsyncIterator[str]:
 @asynccontextmanager
 async def postgres_factory(request: pytest.FixtureRequest) -> AsyncIterator[LeadingStore]:
     """A migrated Postgres store on a fresh schema of its own."""
-    request.getfixturevalue("asyncio_only")
     url: str = request.getfixturevalue("postgres_url")
     async with (
         pg_schema(url) as schema,
@@ -70,5 +69,7 @@ async def postgres_factory(request: pytest.FixtureRequest) -> AsyncIterator[Lead
 
 FACTORIES = [
     pytest.param(sqlite_factory, id="sqlite"),
-    pytest.param(postgres_factory, id="postgres", marks=pytest.mark.services),
+    pytest.param(
+        postgres_factory, id="postgres", marks=[pytest.mark.services, pytest.mark.asyncio_only]
+    ),
 ]

@@ -2,8 +2,10 @@
 
 To add an implementation, append a ``pytest.param(factory, id=...)`` to ``FACTORIES``: a factory
 takes the fixture request and returns an async context manager yielding a :class:`Harness`.
-Memory expiry is driven by a fake clock; Redis expiry is real time (short TTLs, bounded polling).
-Every Redis test uses its own random key prefix and deletes its keys afterwards.
+Time is driven, never waited for: memory expiry runs on a fake clock; on Redis, letting time pass
+shortens the TTL of every key of the test on the server by as much (and deletes a key whose TTL
+runs out, as Redis expiry would). Every Redis test uses its own random key prefix and deletes its
+keys afterwards.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from backends import pair_with_backends
 from creatorflow.adapters.cache import MemoryCache, open_redis_cache
 from creatorflow.ports import Cache
 from creatorflow.runtime.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
-# Long enough that a local round trip never outlives it, short enough to wait for.
-SHORT_TTL_S = 0.1
+# Far longer than a local round trip: only elapse() runs it out, never real time.
+SHORT_TTL_S = 5.0
 
 
 @dataclass
@@ -55,9 +57,23 @@ async def _memory(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 @asynccontextmanager
 async def _redis(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-    request.getfixturevalue("asyncio_only")
     url: str = request.getfixturevalue("redis_url")
     prefixes: list[str] = []
+    raw = aioredis.Redis.from_url(url)
+
+    async def elapse(seconds: float) -> None:
+        """Time passes for this test's keys: each TTL shrinks by ``seconds``; a key whose TTL
+        runs out is deleted (what Redis expiry does); a key without a TTL stays."""
+        passed_ms = round(seconds * 1000)
+        for prefix in prefixes:
+            async for key in raw.scan_iter(match=f"{prefix}*"):
+                left_ms = await raw.pttl(key)
+                if left_ms < 0:  # -1: no TTL, -2: gone already
+                    continue
+                if left_ms <= passed_ms:
+                    await raw.delete(key)
+                else:
+                    await raw.pexpire(key, left_ms - passed_ms)
 
     def fresh_prefix() -> str:
         prefixes.append(f"creatorflow-test:{uuid.uuid4().hex}:")
@@ -70,9 +86,8 @@ async def _redis(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
     try:
         async with open_redis_cache(url, prefix=fresh_prefix()) as cache:
-            yield Harness(cache, anyio.sleep, open_peer)
+            yield Harness(cache, elapse, open_peer)
     finally:
-        raw = aioredis.Redis.from_url(url)
         try:
             for prefix in prefixes:
                 keys = [key async for key in raw.scan_iter(match=f"{prefix}*")]
@@ -82,10 +97,19 @@ async def _redis(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             await raw.aclose()
 
 
-FACTORIES = [pytest.param(_memory, id="memory"), pytest.param(_redis, id="redis")]
+FACTORIES = [
+    pytest.param(_memory, id="memory"),
+    pytest.param(_redis, id="redis", marks=pytest.mark.asyncio_only),  # redis-py: asyncio only
+]
 
 
-@pytest.fixture(params=FACTORIES)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # (backend, implementation) pairs: no trio copy of Redis. A test module's hook runs before
+    # pytest's own parametrization, as pair_with_backends needs.
+    pair_with_backends(metafunc, "harness", FACTORIES)
+
+
+@pytest.fixture
 async def harness(request: pytest.FixtureRequest, anyio_backend: Any) -> AsyncIterator[Harness]:
     factory: HarnessFactory = request.param
     async with factory(request) as opened:
@@ -134,12 +158,7 @@ async def test_entry_expires_after_its_ttl(harness: Harness) -> None:
     await harness.cache.set("long", b"w", ttl_s=60)
     assert await harness.cache.get("short") == b"v"
     await harness.elapse(SHORT_TTL_S)
-    for _ in range(500):  # Redis: expiry is real time, so poll (bounded: 5 s)
-        if await harness.cache.get("short") is None:
-            break
-        await anyio.sleep(0.01)
-    else:
-        pytest.fail("the entry outlived its TTL")
+    assert await harness.cache.get("short") is None, "the entry outlived its TTL"
     assert await harness.cache.get("long") == b"w"
 
 
@@ -174,7 +193,8 @@ async def test_ping(harness: Harness) -> None:
 # --------------------------------------------------------------------------- Redis specifics
 
 
-async def test_redis_sets_ttl_with_px_and_prefix(asyncio_only: None, redis_url: str) -> None:
+@pytest.mark.asyncio_only
+async def test_redis_sets_ttl_with_px_and_prefix(redis_url: str) -> None:
     prefix = f"creatorflow-test:{uuid.uuid4().hex}:"
     raw = aioredis.Redis.from_url(redis_url)
     try:

@@ -13,18 +13,23 @@ import msgspec
 import pytest
 from store_factories import LeadingStore, pg_schema
 
+from backends import per_backend
 from creatorflow.adapters.store import open_postgres_store, open_sqlite_store
 from creatorflow.adapters.store._migrate import apply_sqlite_migrations, load_migrations
 from creatorflow.adapters.store._pg_migrate import advisory_key, apply_postgres_migrations
 from creatorflow.errors import StoreError
 from creatorflow.ports import (
+    MAX_ADJUSTMENT_KEY_CHARS,
+    AdjustmentKeyRow,
     AppendOrderEvent,
     AppendOutbox,
     AppendStockEvent,
+    DeleteAdjustmentKeys,
     InboxRecord,
     InsertInbox,
     MarkInboxProcessed,
     PurchaseOrderState,
+    PutAdjustmentKey,
     PutReservation,
     ReservationState,
     UpsertOrder,
@@ -136,6 +141,18 @@ def ins(nid: str) -> InsertInbox:
 
 def fields(struct: Any) -> dict[str, Any]:
     return msgspec.structs.asdict(struct)
+
+
+def key(
+    name: str, key_: str, delta: int = 5, *, at: int = 1_000, ttl: int = 1_000, reason: str = "r"
+) -> PutAdjustmentKey:
+    return PutAdjustmentKey(
+        sku=name, key=key_, delta=delta, reason=reason, created_at_ms=at, expires_at_ms=at + ttl
+    )
+
+
+def key_row(op: PutAdjustmentKey) -> AdjustmentKeyRow:
+    return AdjustmentKeyRow(**fields(op))
 
 
 # --------------------------------------------------------------------------- SKUs
@@ -589,6 +606,117 @@ async def test_a_refused_op_rolls_back_the_inventory_ops_too(
     assert await store.apply(ops[:-1]) == [True, True, True, False, 2, 1, False, True]
 
 
+# --------------------------------------------------------------------------- adjustment keys
+
+
+async def test_an_adjustment_key_commits_with_its_adjustment_and_reads_back(
+    store: LeadingStore,
+) -> None:
+    assert await store.get_adjustment_key("sku-a", "k-1") is None
+    made = key("sku-a", "k-1", 5, reason="receipt")
+    assert await store.apply([sku("sku-a", 15), stock("sku-a", "adjust"), made]) == [True, 1, True]
+    assert await store.get_adjustment_key("sku-a", "k-1") == key_row(made)
+    # Scoped to the SKU, compared bytewise and whole: none of these is the stored key.
+    common = "k" * 128
+    others: list[WriteOp] = [
+        key("sku-b", "k-1"),
+        key("sku-a", "K-1"),
+        key("sku-a", common + "-one"),
+        key("sku-a", common + "-two"),
+        key("sku-a", "x" * MAX_ADJUSTMENT_KEY_CHARS),
+    ]
+    assert await store.apply(others) == [True] * len(others)
+    for op in others:
+        assert isinstance(op, PutAdjustmentKey)
+        assert await store.get_adjustment_key(op.sku, op.key) == key_row(op)
+
+
+@pytest.mark.parametrize("refused", ["live key", "too long", "empty", "no lifetime", "later op"])
+async def test_a_refused_key_rolls_back_its_adjustment(store: LeadingStore, refused: str) -> None:
+    await store.apply([sku("sku-a", 10), stock("sku-a", "set"), key("sku-a", "k-1", at=1_000)])
+    bad: WriteOp = {
+        "live key": key("sku-a", "k-1", at=1_999),  # expires at 2_000: still live at 1_999
+        "too long": key("sku-a", "x" * (MAX_ADJUSTMENT_KEY_CHARS + 1)),
+        "empty": key("sku-a", ""),
+        "no lifetime": key("sku-a", "k-2", ttl=0),
+        "later op": sku("sku-b", 1, 2),  # breaks 0 <= reserved <= on_hand
+    }[refused]
+    ops: list[WriteOp] = [sku("sku-a", 15), stock("sku-a", "adjust"), key("sku-a", "k-3"), bad]
+    with pytest.raises(StoreError):
+        await store.apply(ops)
+    row = await store.get_sku("sku-a")
+    assert row is not None and row.on_hand == 10
+    assert [e.kind for e in await store.stock_events("sku-a", limit=10)] == ["set"]
+    assert await store.get_adjustment_key("sku-a", "k-3") is None
+    stored = await store.get_adjustment_key("sku-a", "k-1")
+    assert stored is not None and stored.created_at_ms == 1_000  # the live key is unchanged
+    # A live key alone (one statement) is refused too, and leaves nothing behind.
+    with pytest.raises(StoreError):
+        await store.apply([key("sku-a", "k-1", 9, at=1_500)])
+    stored = await store.get_adjustment_key("sku-a", "k-1")
+    assert stored is not None and stored.delta == 5
+
+
+async def test_an_expired_key_is_replaced_and_repeats_in_one_apply_apply_in_order(
+    store: LeadingStore,
+) -> None:
+    await store.apply([key("sku-a", "k-1", 5, at=1_000)])
+    again = key("sku-a", "k-1", 7, at=2_000, reason="count")  # 2_000: the old one just expired
+    assert await store.apply([again]) == [False]
+    assert await store.get_adjustment_key("sku-a", "k-1") == key_row(again)
+    # In one apply: a key, then the same key after it expired; then the same key while live.
+    first, later = key("sku-a", "k-2", at=1_000), key("sku-a", "k-2", 9, at=2_000)
+    assert await store.apply([first, later]) == [True, False]
+    assert await store.get_adjustment_key("sku-a", "k-2") == key_row(later)
+    with pytest.raises(StoreError):
+        await store.apply([key("sku-a", "k-3", at=1_000), key("sku-a", "k-3", at=1_500)])
+    assert await store.get_adjustment_key("sku-a", "k-3") is None
+
+
+async def test_expired_keys_are_listed_soonest_first_and_deleted_per_sku_bounded(
+    store: LeadingStore,
+) -> None:
+    ops: list[WriteOp] = [
+        key("sku-a", "k-3", ttl=1_000),  # expires 2_000
+        key("sku-b", "k-1", ttl=1_000),
+        key("sku-a", "k-1", ttl=1_000),
+        key("sku-a", "k-9", ttl=500),  # 1_500
+        key("sku-a", "k-5", ttl=2_000),  # 3_000: not yet
+    ]
+    await store.apply(ops)
+    expired = await store.expired_adjustment_keys(2_000, 10)
+    assert [(k.expires_at_ms, k.sku, k.key) for k in expired] == [
+        (1_500, "sku-a", "k-9"),
+        (2_000, "sku-a", "k-1"),  # same expiry: SKU, then key
+        (2_000, "sku-a", "k-3"),
+        (2_000, "sku-b", "k-1"),
+    ]
+    assert [k.key for k in await store.expired_adjustment_keys(2_000, 2)] == ["k-9", "k-1"]
+    assert await store.expired_adjustment_keys(1_499, 10) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.expired_adjustment_keys(2_000, 0)
+    # Bounded, soonest first, only the SKU's expired keys; the count of rows deleted.
+    delete = DeleteAdjustmentKeys(sku="sku-a", now_ms=2_000, limit=2)
+    assert await store.apply([delete]) == [2]
+    assert await store.get_adjustment_key("sku-a", "k-9") is None
+    assert await store.get_adjustment_key("sku-a", "k-1") is None
+    assert await store.get_adjustment_key("sku-a", "k-3") is not None
+    assert await store.apply([delete, DeleteAdjustmentKeys(sku="sku-c", now_ms=9, limit=5)]) == [
+        1,
+        0,
+    ]
+    left = await store.expired_adjustment_keys(10**12, 10)
+    assert [(k.sku, k.key) for k in left] == [("sku-b", "k-1"), ("sku-a", "k-5")]
+    # A key and a sweep of the same SKU in one apply, either way round.
+    assert await store.apply(
+        [DeleteAdjustmentKeys(sku="sku-b", now_ms=2_000, limit=5), key("sku-b", "k-1", at=2_000)]
+    ) == [1, True]
+    assert await store.apply(
+        [key("sku-b", "k-2", at=2_000), DeleteAdjustmentKeys(sku="sku-b", now_ms=2_500, limit=5)]
+    ) == [True, 0]
+    assert await store.get_adjustment_key("sku-b", "k-2") is not None
+
+
 # --------------------------------------------------------------------------- migrations
 
 
@@ -607,7 +735,6 @@ async def _sqlite_v2(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
 async def _postgres_v2(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
     import asyncpg  # type: ignore[import-untyped]
 
-    request.getfixturevalue("asyncio_only")
     url: str = request.getfixturevalue("postgres_url")
     async with pg_schema(url) as schema:
         conn = await asyncpg.connect(url, server_settings={"search_path": schema})
@@ -623,11 +750,13 @@ async def _postgres_v2(request: pytest.FixtureRequest) -> AsyncIterator[Callable
 
 V2_FACTORIES = [
     pytest.param(_sqlite_v2, id="sqlite"),
-    pytest.param(_postgres_v2, id="postgres", marks=pytest.mark.services),
+    pytest.param(
+        _postgres_v2, id="postgres", marks=[pytest.mark.services, pytest.mark.asyncio_only]
+    ),
 ]
 
 
-@pytest.mark.parametrize("v2", V2_FACTORIES)
+@pytest.mark.parametrize(("anyio_backend", "v2"), per_backend(V2_FACTORIES))
 async def test_inventory_migration_applies_on_a_v2_database(
     request: pytest.FixtureRequest,
     anyio_backend: Any,
@@ -645,5 +774,7 @@ async def test_inventory_migration_applies_on_a_v2_database(
             assert await store.schema_version() == latest
             assert await store.migrate() == []
             assert await store.get_order("o1") is not None  # 0002's rows survive
-            ops: list[WriteOp] = [sku("a"), hold("o1", "a"), stock("a"), po("p")]
-            assert await store.apply(ops) == [True, True, 1, True]
+            ops: list[WriteOp] = [sku("a"), hold("o1", "a"), stock("a"), po("p"), key("a", "k")]
+            assert await store.apply(ops) == [True, True, 1, True, True]
+            for dialect in ("sqlite", "postgres"):  # 0004: the keys of adjustments
+                assert [m.name for m in load_migrations(dialect)][3] == "adjustment_keys"

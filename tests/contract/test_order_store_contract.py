@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from store_factories import LeadingStore, pg_schema
 
+from backends import per_backend
 from creatorflow.adapters.store import open_postgres_store, open_sqlite_store
 from creatorflow.adapters.store._migrate import apply_sqlite_migrations, load_migrations
 from creatorflow.adapters.store._pg_migrate import advisory_key, apply_postgres_migrations
@@ -353,7 +354,6 @@ async def _sqlite_v1(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[
 async def _postgres_v1(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
     import asyncpg  # type: ignore[import-untyped]
 
-    request.getfixturevalue("asyncio_only")
     url: str = request.getfixturevalue("postgres_url")
     async with pg_schema(url) as schema:
         conn = await asyncpg.connect(url, server_settings={"search_path": schema})
@@ -369,11 +369,13 @@ async def _postgres_v1(request: pytest.FixtureRequest) -> AsyncIterator[Callable
 
 V1_FACTORIES = [
     pytest.param(_sqlite_v1, id="sqlite"),
-    pytest.param(_postgres_v1, id="postgres", marks=pytest.mark.services),
+    pytest.param(
+        _postgres_v1, id="postgres", marks=[pytest.mark.services, pytest.mark.asyncio_only]
+    ),
 ]
 
 
-@pytest.mark.parametrize("v1", V1_FACTORIES)
+@pytest.mark.parametrize(("anyio_backend", "v1"), per_backend(V1_FACTORIES))
 async def test_orders_migration_applies_on_a_v1_database(
     request: pytest.FixtureRequest,
     anyio_backend: Any,

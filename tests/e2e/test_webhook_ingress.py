@@ -204,9 +204,8 @@ async def test_app_key_in_env_is_what_signs(client: httpx.AsyncClient) -> None:
     assert (await client.post("/webhooks/tiktok", content=body, headers=headers)).status_code == 200
 
 
+@pytest.mark.asyncio_only  # the trio runs use hypercorn already
 async def test_hypercorn_serves_on_asyncio_too(tmp_path: Path, anyio_backend: Any) -> None:
-    if anyio_backend[0] != "asyncio":
-        pytest.skip("the trio runs already use hypercorn")
     config = make_config(tmp_path, anyio_backend, CREATORFLOW_SERVER="hypercorn")
     assert config.server.kind == "hypercorn"
     async with open_service(config) as service, httpx.AsyncClient(base_url=service.url) as c:

@@ -3,23 +3,26 @@
 The port's behaviour itself is pinned in ``tests/contract`` (on SQLite and Postgres alike);
 here are the things only a real server can show. Each test works in a fresh schema of its own
 and tags its connections with a unique ``application_name`` so that it terminates only its own
-backends. The test that restarts the whole server is ``slow`` and opt-in (it disturbs every
-other user of the server): ``CREATORFLOW_TEST_PG_RESTART=1``.
+backends. asyncpg needs asyncio: no trio copies are generated (but one test checks the refusal
+on trio). The test that restarts the whole server disturbs every other user of the server, so
+it never runs beside other tests: marked ``restarts_postgres``, it runs alone in
+``make pytest-restarts``.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import anyio
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
+from backends import ASYNCIO, TRIO, on_backends
 from creatorflow.adapters.store import (
     PostgresStore,
     open_postgres_store,
@@ -32,7 +35,7 @@ from creatorflow.config import StoreConfig
 from creatorflow.errors import ConfigError, StoreError, StoreUnavailable
 from creatorflow.ports import InboxRecord, InsertInbox, MarkInboxProcessed
 
-pytestmark = [pytest.mark.anyio, pytest.mark.services]
+pytestmark = [pytest.mark.anyio, pytest.mark.services, pytest.mark.asyncio_only]
 
 LATEST = len(load_migrations("postgres"))
 
@@ -72,7 +75,7 @@ class Server:
 
 
 @pytest.fixture
-async def server(postgres_url: str, asyncio_only: None) -> AsyncIterator[Server]:
+async def server(postgres_url: str) -> AsyncIterator[Server]:
     schema = f"cf_test_{secrets.token_hex(6)}"
     server = Server(postgres_url, schema, await asyncpg.connect(postgres_url))
     try:
@@ -120,14 +123,14 @@ async def test_a_statement_past_the_command_timeout_is_unavailable(server: Serve
 # --------------------------------------------------------------------------- opening
 
 
-async def test_refused_port_is_unavailable_quickly(asyncio_only: None) -> None:
+async def test_refused_port_is_unavailable_quickly(anyio_backend: Any) -> None:
     with anyio.fail_after(5), pytest.raises(StoreUnavailable) as caught:
         async with open_postgres_store("postgresql://root@127.0.0.1:1/test", connect_timeout_s=2):
             pass
     assert isinstance(caught.value.__cause__, OSError)
 
 
-async def test_unknown_host_is_unavailable_quickly(asyncio_only: None) -> None:
+async def test_unknown_host_is_unavailable_quickly(anyio_backend: Any) -> None:
     with anyio.fail_after(10), pytest.raises(StoreUnavailable):
         async with open_postgres_store(
             "postgresql://root@no-such-host.invalid:5432/test", connect_timeout_s=2
@@ -135,7 +138,7 @@ async def test_unknown_host_is_unavailable_quickly(asyncio_only: None) -> None:
             pass
 
 
-async def test_unknown_database_is_a_store_error(postgres_url: str, asyncio_only: None) -> None:
+async def test_unknown_database_is_a_store_error(postgres_url: str, anyio_backend: Any) -> None:
     # A decision, not an accident: a wrong database name is a configuration mistake that
     # retrying will not fix, so start-up stops with StoreError rather than "unavailable".
     url = postgres_url.rsplit("/", 1)[0] + f"/no_such_db_{secrets.token_hex(4)}"
@@ -146,15 +149,14 @@ async def test_unknown_database_is_a_store_error(postgres_url: str, asyncio_only
     assert type(caught.value.__cause__).__module__.startswith("asyncpg")
 
 
+@on_backends(TRIO)
 async def test_trio_is_refused_with_a_config_error(anyio_backend: Any) -> None:
-    if anyio_backend[0] != "trio":
-        pytest.skip("checks the trio refusal")
     with pytest.raises(ConfigError, match=r'server\.backend = "asyncio"'):
         async with open_postgres_store("postgresql://root@127.0.0.1:5432/test"):
             pass
 
 
-async def test_config_errors_name_the_key(asyncio_only: None) -> None:
+async def test_config_errors_name_the_key(anyio_backend: Any) -> None:
     with pytest.raises(ConfigError, match=r"store\.database_url"):
         async with open_postgres_store_from_config(StoreConfig()):
             pass
@@ -286,19 +288,27 @@ async def test_closing_the_store_releases_leadership(server: Server) -> None:
 # --------------------------------------------------------------------------- server restart
 
 
-def _restart_enabled() -> bool:
-    wanted = os.environ.get("CREATORFLOW_TEST_PG_RESTART") == "1"
-    return wanted and shutil.which("pg_ctlcluster") is not None
+def _cluster_version() -> str | None:
+    """The newest local cluster pg_ctlcluster can restart, or None."""
+    clusters = Path("/etc/postgresql")
+    if shutil.which("pg_ctlcluster") is None or not clusters.is_dir():
+        return None
+    versions = sorted(p.name for p in clusters.iterdir())
+    return versions[-1] if versions else None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _restart_enabled(), reason="set CREATORFLOW_TEST_PG_RESTART=1")
+@pytest.mark.restarts_postgres
+@on_backends(ASYNCIO)  # one restart of the shared server is enough
 async def test_store_recovers_after_a_server_restart(server: Server) -> None:
+    version = _cluster_version()
+    if version is None:
+        pytest.skip("needs pg_ctlcluster to restart the local PostgreSQL server")
     async with server.open() as store:
         await store.apply([ins("before")])
         assert await store.try_lead("pump")
         await server.admin.close()
-        command = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "restart"]
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
         await anyio.run_process(command)
         # Bounded wait for the server to answer again (the one allowed wait in these tests).
         with anyio.fail_after(30):

@@ -2,7 +2,9 @@
 
 - Redis unreachable: cache reads miss, webhooks and the API keep working, /status says degraded.
 - Postgres restarted mid-load: ingress answers 503 while the store is down, nothing that got a
-  200 is lost, and the service recovers without a restart.
+  200 is lost, and the service recovers without a restart. It stops the machine's shared
+  server, so it never runs beside other tests: marked ``restarts_postgres``, it runs alone in
+  ``make pytest-restarts`` (after the suite, in ``make test``).
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class Tally:
 
 @pytest.mark.services
 @pytest.mark.slow
+@pytest.mark.restarts_postgres
 async def test_postgres_restart_mid_load_loses_nothing(
     tmp_path: Path, anyio_backend: Any, postgres_url: str
 ) -> None:

@@ -200,3 +200,50 @@ async def test_serve_refuses_before_binding(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"sandbox\.allow_public"):
         async with open_service(config):
             pytest.fail("started")
+
+
+# ------------------------------------------------------------------ SKU ids and counts
+
+
+@pytest.mark.parametrize(
+    "encoded", ["%2E", "%2E%2E", "%20", "%20%09", "%E2%80%AEGUM", "A%E2%81%A6B", "x" * 129]
+)
+async def test_sku_ids_that_cannot_be_read_back_are_refused(
+    service: Service, client: httpx.AsyncClient, encoded: str
+) -> None:
+    response = await client.put(f"/api/inventory/{encoded}", json={"on_hand": 1}, headers=API)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_parameter"
+    assert response.json()["parameter"] == "sku"
+
+
+async def test_ordinary_sku_ids_still_work(service: Service, client: httpx.AsyncClient) -> None:
+    for encoded, sku in (("...", "..."), (".hidden", ".hidden"), ("TEE%2FRED%2FL", "TEE/RED/L")):
+        response = await client.put(f"/api/inventory/{encoded}", json={"on_hand": 1}, headers=API)
+        assert response.status_code == 200, response.text
+        assert response.json()["sku"] == sku
+
+
+async def test_content_metrics_refuse_the_same_sku_ids(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    metric = {"sku": "..", "video_id": "v", "views": 1}
+    response = await client.post("/api/content-metrics", json=metric, headers=API)
+    assert response.status_code == 400
+
+
+async def test_adjustments_cannot_pass_the_count_bound(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    # PUT refuses on_hand over 1e9; an adjustment could pass it one step at a time.
+    await client.put("/api/inventory/BIG", json={"on_hand": 999_999_999}, headers=API)
+    adjust = {"delta": 2, "reason": "receipt"}
+    response = await client.post("/api/inventory/BIG/adjustments", json=adjust, headers=API)
+    assert response.status_code == 409
+    assert response.json()["error"] == "too_large"
+    view = (await client.get("/api/inventory/BIG", headers=API)).json()
+    assert view["on_hand"] == 999_999_999
+    adjust = {"delta": 1, "reason": "receipt"}
+    response = await client.post("/api/inventory/BIG/adjustments", json=adjust, headers=API)
+    assert response.status_code == 200
+    assert response.json()["on_hand"] == 1_000_000_000

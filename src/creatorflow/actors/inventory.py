@@ -10,6 +10,7 @@ Replies: :class:`Reservation` for Reserve; :class:`StockView` for the stock mess
 State:   :class:`~creatorflow.domain.inventory.SkuStock` (on hand, holds, safety buffer), the
          SKU's open purchase orders and its TikTok ids; loaded from the store on activation
          (held reservation rows are the truth; the SKU row's ``reserved`` is re-derived).
+         Adjustment Idempotency-Keys live in the store; the actor caches the ones it met.
 Restart: by the registry on a crash (state rebuilt from the store); after a write that did not
          commit the actor reloads from the store before its next message.
 Full:    the saga and the API wait (``ask``); ``Sweep`` is told without waiting and dropped
@@ -20,6 +21,14 @@ their changes go to the store writer as **one** ``Write`` (reservation rows, jou
 SKU row; group-committed with every other actor's writes) and the replies are sent only after
 it committed. One write per SKU is in flight at a time, so a later batch never commits before
 an earlier one. Refusals change nothing and are answered with the batch.
+
+Idempotency-Keys: an ``Adjust`` with a ``key`` is checked against the store's key of this SKU
+(read before the batch is decided, unless cached) and, when applied, writes the key in the same
+``Write`` as the adjustment, valid for ``idempotency_ttl_s``: a key is stored if and only if its
+adjustment committed, so a retry after a sleep, a restart or a crash is never applied twice.
+Same key and body: the stock view, nothing applied; same key, another body: ``key_conflict``.
+Expired keys are deleted by ``Sweep(keys=True)`` (the inventory keeper), at most
+:data:`KEY_SWEEP_BATCH` per sweep.
 
 Hooks (all optional, called after the commit, must not block): ``on_sale`` feeds the stock
 watcher's velocity (new holds, and refused demand once per order), ``on_level`` the TikTok
@@ -40,14 +49,16 @@ import msgspec
 from creatorflow.actors.store_writer import Write
 from creatorflow.domain.inventory import Change, SkuStock
 from creatorflow.domain.inventory import Hold as _Hold
-from creatorflow.errors import InventoryRefused
+from creatorflow.errors import AdapterError, InventoryRefused
 from creatorflow.ports import (
     AppendOutbox,
     AppendStockEvent,
     Clock,
+    DeleteAdjustmentKeys,
     InventoryReader,
     PurchaseOrderRow,
     PurchaseOrderState,
+    PutAdjustmentKey,
     PutReservation,
     UpsertPurchaseOrder,
     UpsertSku,
@@ -63,6 +74,9 @@ OPEN_PO_STATES: Final[tuple[PurchaseOrderState, ...]] = ("requested", "confirmed
 #: Orders remembered per SKU as waiting for stock (refused), for ``on_restock``; also the
 #: bound of the other per-SKU memories (demand already counted, adjustment keys, closed POs).
 WAITING_CAPACITY: Final = 1024
+
+#: Most expired Idempotency-Keys one ``Sweep(keys=True)`` deletes (the next sweep takes more).
+KEY_SWEEP_BATCH: Final = 1000
 
 _ENCODE = msgspec.json.Encoder().encode
 
@@ -102,8 +116,10 @@ class Commit(msgspec.Struct, frozen=True, kw_only=True, tag="commit"):
 
 
 class Adjust(msgspec.Struct, frozen=True, kw_only=True, tag="adjust"):
-    """Add ``delta`` units. ``key`` (optional, e.g. the API's Idempotency-Key): a repeat with a
-    key this actor applied recently changes nothing."""
+    """Add ``delta`` units. ``key`` (optional, the API's Idempotency-Key, at most
+    ``MAX_ADJUSTMENT_KEY_CHARS``): a repeat with a key of this SKU applied within
+    ``idempotency_ttl_s`` changes nothing (the same ``delta`` and ``reason``: the stock view;
+    others: InventoryRefused ``key_conflict``). The key is stored with the adjustment."""
 
     delta: int
     reason: str
@@ -124,7 +140,9 @@ class GetStock(msgspec.Struct, frozen=True, kw_only=True, tag="get_stock"):
 
 
 class Sweep(msgspec.Struct, frozen=True, kw_only=True, tag="sweep"):
-    """Expire what is due (told by the sweeper)."""
+    """Expire what is due (told by the keeper); ``keys``: also delete expired adjustment keys."""
+
+    keys: bool = False
 
 
 class Repair(msgspec.Struct, frozen=True, kw_only=True, tag="repair"):
@@ -235,8 +253,18 @@ class InventoryHooks:
 _NO_HOOKS: Final = InventoryHooks()
 
 
+class _KeyUse(msgspec.Struct, frozen=True):
+    """What an Idempotency-Key of this SKU was used for, and until when it counts."""
+
+    delta: int
+    reason: str
+    expires_at_ms: int
+
+
 class SkuActor(Actor[InventoryMsg]):
-    """See the module docstring. ``writer`` None: no durability (benchmarks only)."""
+    """See the module docstring. ``writer`` None: no durability (benchmarks only);
+    ``idempotency_ttl_s``: how long an adjustment's key counts (``inventory.idempotency_ttl_s``).
+    """
 
     max_batch = 512
 
@@ -249,6 +277,7 @@ class SkuActor(Actor[InventoryMsg]):
         clock: Clock,
         default_safety_buffer: int = 0,
         hooks: InventoryHooks = _NO_HOOKS,
+        idempotency_ttl_s: float = 86_400.0,
     ) -> None:
         self.sku = sku
         self._writer = writer
@@ -262,7 +291,9 @@ class SkuActor(Actor[InventoryMsg]):
         self._pos: dict[str, PurchaseOrderRow] = {}
         self._waiting: OrderedDict[str, None] = OrderedDict()
         self._counted: KeyedLru[str, bool] = KeyedLru(WAITING_CAPACITY)  # demand counted
-        self._keys: KeyedLru[str, tuple[int, str]] = KeyedLru(WAITING_CAPACITY)  # adjustments
+        # A cache of the store's adjustment keys (the store is the truth; see _recall_keys).
+        self._keys: KeyedLru[str, _KeyUse] = KeyedLru(WAITING_CAPACITY)
+        self._key_ttl_ms = max(1, round(idempotency_ttl_s * 1000))
         self._closed_pos: KeyedLru[str, PurchaseOrderRow] = KeyedLru(WAITING_CAPACITY)
         self._stored_reserved = 0
         self._loaded_counts = (0, 0)
@@ -324,6 +355,7 @@ class SkuActor(Actor[InventoryMsg]):
         assert stock is not None
         await self._recall_closed(stock, batch)
         now_ms = self._clock.now_ms()
+        batch = await self._recall_keys(batch, now_ms)
         sellable_before = stock.sellable if self._exists else None
         ref_before = self._ref
         existed = self._exists
@@ -346,9 +378,11 @@ class SkuActor(Actor[InventoryMsg]):
             try:
                 await self._writer.ask(Write(ops=tuple(ops)))
             except Exception as exc:
-                # Nothing of this batch is durable: forget it (reload before the next message).
+                # Nothing of this batch is durable: forget it (reload before the next message;
+                # keys are read from the store again, where this batch's are not).
                 log.warning("sku %s: batch not written: %s", self.sku, exc)
                 self._stock = None
+                self._keys = KeyedLru(WAITING_CAPACITY)
                 for env, _, _ in answers:
                     env.fail(exc)
                 return
@@ -391,6 +425,37 @@ class SkuActor(Actor[InventoryMsg]):
                 for row in await self._reader.order_reservations(msg.order_id):
                     if row.sku == self.sku and row.state != "held":
                         stock.remember_closed(msg.order_id, row.state)
+
+    async def _recall_keys(
+        self, batch: list[Envelope[InventoryMsg]], now_ms: int
+    ) -> list[Envelope[InventoryMsg]]:
+        """Before deciding: read from the store each Idempotency-Key of the batch's adjustments
+        that is not cached live, so a key applied before this actor last slept (or before a
+        restart) is known. The actor is the only writer of its SKU's keys and has no write in
+        flight now, so the store's answer is the whole truth.
+
+        Returns the batch less the adjustments whose key could not be read: those are answered
+        with the store's error here (nothing applied), the rest of the batch goes on.
+        """
+        if self._reader is None:
+            return batch
+        kept: list[Envelope[InventoryMsg]] = []
+        for env in batch:
+            msg = env.msg
+            if not isinstance(msg, Adjust) or not msg.key or self._key_use(msg.key, now_ms):
+                kept.append(env)
+                continue
+            try:
+                row = await self._reader.get_adjustment_key(self.sku, msg.key)
+            except AdapterError as exc:
+                env.fail(exc)
+                continue
+            if row is not None and row.expires_at_ms > now_ms:
+                self._keys.put(msg.key, _KeyUse(row.delta, row.reason, row.expires_at_ms))
+            else:
+                self._keys.pop(msg.key)
+            kept.append(env)
+        return kept
 
     def _decide(
         self,
@@ -440,20 +505,14 @@ class SkuActor(Actor[InventoryMsg]):
             self._require()
             return self._view(stock)
         if isinstance(msg, Sweep):  # the batch loop expired what was due
+            if msg.keys and not any(isinstance(op, DeleteAdjustmentKeys) for op in extra):
+                extra.append(
+                    DeleteAdjustmentKeys(sku=self.sku, now_ms=now_ms, limit=KEY_SWEEP_BATCH)
+                )
             return None
         if isinstance(msg, Adjust):
             self._require()
-            if msg.key and msg.key in self._keys:
-                if self._keys.peek(msg.key) != (msg.delta, msg.reason):
-                    raise InventoryRefused(
-                        "key_conflict",
-                        f"{self.sku}: Idempotency-Key {msg.key!r} was used for another adjustment",
-                    )
-                return self._view(stock)  # a retry of an adjustment already applied
-            changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))
-            if msg.key:
-                self._keys.put(msg.key, (msg.delta, msg.reason))
-            return self._view(stock)
+            return self._adjust(msg, stock, now_ms, changes, extra)
         if isinstance(msg, SetStock):
             if msg.safety_buffer is not None and msg.safety_buffer < 0:
                 raise InventoryRefused("negative", f"{self.sku}: safety_buffer must be >= 0")
@@ -478,6 +537,44 @@ class SkuActor(Actor[InventoryMsg]):
     def _require(self) -> None:
         if not self._exists:
             raise KeyError(self.sku)
+
+    def _key_use(self, key: str, now_ms: int) -> _KeyUse | None:
+        """The cached use of ``key`` if it still counts at ``now_ms``."""
+        used = self._keys.peek(key)
+        return used if used is not None and used.expires_at_ms > now_ms else None
+
+    def _adjust(
+        self,
+        msg: Adjust,
+        stock: SkuStock,
+        now_ms: int,
+        changes: list[Change],
+        extra: list[WriteOp],
+    ) -> StockView:
+        used = self._key_use(msg.key, now_ms) if msg.key else None
+        if used is not None:
+            if (used.delta, used.reason) != (msg.delta, msg.reason):
+                raise InventoryRefused(
+                    "key_conflict",
+                    f"{self.sku}: Idempotency-Key {msg.key!r} was used for another adjustment",
+                )
+            return self._view(stock)  # a retry of an adjustment already applied
+        changes.extend(stock.adjust(msg.delta, now_ms, reason=msg.reason))  # may be refused
+        if msg.key:
+            expires_at_ms = now_ms + self._key_ttl_ms
+            self._keys.put(msg.key, _KeyUse(msg.delta, msg.reason, expires_at_ms))
+            # Same Write as the adjustment's journal entry and SKU row: one transaction.
+            extra.append(
+                PutAdjustmentKey(
+                    sku=self.sku,
+                    key=msg.key,
+                    delta=msg.delta,
+                    reason=msg.reason,
+                    created_at_ms=now_ms,
+                    expires_at_ms=expires_at_ms,
+                )
+            )
+        return self._view(stock)
 
     # ------------------------------------------------------------------ repair, POs
 
@@ -698,6 +795,7 @@ def _po_op(row: PurchaseOrderRow) -> UpsertPurchaseOrder:
 
 
 __all__ = [
+    "KEY_SWEEP_BATCH",
     "OPEN_PO_STATES",
     "Adjust",
     "Commit",

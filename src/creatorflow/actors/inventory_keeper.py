@@ -7,11 +7,16 @@ Restart: permanent
 
 - **Sweep** (every ``sweep_interval_s``): expired holds still ``held`` in the store belong to
   SKUs whose actor has not run since they expired (an active actor expires its holds on every
-  message). Each such SKU is told ``Sweep``, which wakes it, expires and journals them.
+  message). Each such SKU is told ``Sweep``, which wakes it, expires and journals them. SKUs
+  with expired adjustment Idempotency-Keys are told ``Sweep(keys=True)``: their actor (the only
+  writer of its SKU's keys) deletes them. Both scans are bounded by ``sweep_batch`` rows.
 - **Repair** (every ``repair_interval_s``): the store lists SKUs whose stored ``reserved``
   differs from the sum of their held reservation rows (DESIGN §8: counters drift); each is
   asked ``Repair``: it reloads from the rows, logs and journals the correction. The number of
   repairs is reported (a non-zero figure means a bug or a manual edit worth a look).
+
+Both timers sleep on ``timer`` (a monotonic clock: tests drive it with a fake); what has expired
+is decided on the wall ``clock``.
 """
 
 from __future__ import annotations
@@ -19,13 +24,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import anyio
 import msgspec
 
 from creatorflow.actors.inventory import InventoryMsg, Repair, RepairReport, Sweep
 from creatorflow.errors import AdapterError, CreatorFlowError
 from creatorflow.ports import Clock, InventoryReader
-from creatorflow.runtime import Actor, Envelope
+from creatorflow.runtime import Actor, Envelope, MonotonicClock, SystemMonotonicClock
 
 log = logging.getLogger("creatorflow.inventory")
 
@@ -56,8 +60,10 @@ class InventoryKeeper(Actor[KeeperMsg]):
         repair_interval_s: float,
         repair_batch: int = 1000,
         on_repair: Callable[[int], None] = lambda n: None,
+        timer: MonotonicClock | None = None,
     ) -> None:
         self._reader = reader
+        self._timer: MonotonicClock = timer if timer is not None else SystemMonotonicClock()
         self._ask = ask
         self._tell_nowait = tell_nowait
         self._clock = clock
@@ -82,19 +88,23 @@ class InventoryKeeper(Actor[KeeperMsg]):
 
     async def _every(self, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
         while True:
-            await anyio.sleep(interval_s)
+            await self._timer.sleep(interval_s)
             try:
                 await job()
             except CreatorFlowError as exc:
                 log.warning("inventory keeper: %s skipped: %s", job.__name__, exc)
 
     async def sweep(self) -> int:
-        """Tell every SKU with an expired hold to sweep; the number of SKUs told."""
-        rows = await self._reader.expired_holds(self._clock.now_ms(), self._sweep_batch)
+        """Tell every SKU with an expired hold or adjustment key to sweep; the number of SKUs
+        told."""
+        now_ms = self._clock.now_ms()
+        rows = await self._reader.expired_holds(now_ms, self._sweep_batch)
+        keys = await self._reader.expired_adjustment_keys(now_ms, self._sweep_batch)
+        with_keys = {row.sku for row in keys}
         told = 0
-        for sku in sorted({row.sku for row in rows}):
+        for sku in sorted({row.sku for row in rows} | with_keys):
             try:
-                self._tell_nowait(sku, Sweep())
+                self._tell_nowait(sku, Sweep(keys=sku in with_keys))
                 told += 1
             except CreatorFlowError:  # full: the next sweep finds the hold again
                 pass

@@ -30,7 +30,9 @@ whenever the order changes, so a step must be idempotent. A step that fails (sto
 actor timing out) is run again after ``step_retry_s``. On start, orders left in ``classified``,
 ``backordered``, ``reserved`` or ``on_hold`` (a crash mid-step) are queued again, and every
 ``requeue_interval_s`` the loop walks on through ``classified`` and ``backordered`` (stock that
-arrived while their SKU actor was asleep), a page at a time, resuming where it stopped.
+arrived while their SKU actor was asleep), a page at a time, resuming where it stopped. Both
+loops sleep on ``timer`` (a monotonic clock: tests drive it with a fake); saga aging reads the
+wall ``clock``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,15 @@ from creatorflow.ports import (
     UpsertOrder,
     WriteOp,
 )
-from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru, Reply
+from creatorflow.runtime import (
+    Actor,
+    ActorRef,
+    Envelope,
+    KeyedLru,
+    MonotonicClock,
+    Reply,
+    SystemMonotonicClock,
+)
 
 log = logging.getLogger("creatorflow.orders")
 
@@ -183,8 +193,10 @@ class OrderScheduler(Actor[SchedulerMsg]):
         requeue_interval_s: float = 60.0,
         requeue_batch: int = 500,
         step_retry_s: float = 5.0,
+        timer: MonotonicClock | None = None,
     ) -> None:
         self._writer = writer
+        self._timer: MonotonicClock = timer if timer is not None else SystemMonotonicClock()
         self._orders = orders
         self._clock = clock
         self._rules = rules
@@ -597,7 +609,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         for state in first:  # after a start: everything a crash may have left mid-step
             await self._requeue_state(state, until_end=True)
         while True:
-            await anyio.sleep(self._requeue_interval_s)
+            await self._timer.sleep(self._requeue_interval_s)
             for state in (OrderState.CLASSIFIED, OrderState.BACKORDERED):
                 await self._requeue_state(state, until_end=False)
 
@@ -634,7 +646,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
     async def _retry_loop(self) -> None:
         """Run again, after ``step_retry_s``, the orders whose steps failed."""
         while True:
-            await anyio.sleep(self._step_retry_s)
+            await self._timer.sleep(self._step_retry_s)
             failed, self._failed = self._failed, OrderedDict()
             for order_id, level in failed.items():
                 self._enqueue(order_id, level)

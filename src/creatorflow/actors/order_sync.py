@@ -26,6 +26,9 @@ are processed, its batch-mates go on); one that cannot even be parked fails its 
 only, ``dead`` after ``max_attempts``. A store outage or a crashed
 actor on the way leaves the rows unprocessed and kicks the pump after a backoff; nothing
 expected crashes this actor.
+
+Time: the coalescing windows and the retry backoff read and sleep on ``timer`` (a monotonic
+clock: tests drive it with a fake).
 """
 
 from __future__ import annotations
@@ -57,7 +60,15 @@ from creatorflow.ports import (
     TikTokOrder,
     TikTokOrders,
 )
-from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope, KeyedLru
+from creatorflow.runtime import (
+    Actor,
+    ActorRef,
+    Backoff,
+    Envelope,
+    KeyedLru,
+    MonotonicClock,
+    SystemMonotonicClock,
+)
 
 log = logging.getLogger("creatorflow.orders")
 
@@ -86,8 +97,10 @@ class OrderSync(Actor[Process]):
         retry_backoff: Backoff | None = None,
         on_processed: Callable[[InboxRecord], None] | None = None,
         learn: Callable[[str, Sequence[TikTokOrder]], Awaitable[None]] | None = None,
+        timer: MonotonicClock | None = None,
     ) -> None:
         self._tiktok = tiktok
+        self._timer: MonotonicClock = timer if timer is not None else SystemMonotonicClock()
         self._scheduler = scheduler
         self._writer = writer
         self._pump = pump
@@ -141,7 +154,7 @@ class OrderSync(Actor[Process]):
                 self._in_flight.add(nid)  # until its chunk's fetch ends (_sync_chunk)
         if others:
             await self._done(others)
-        now = anyio.current_time()
+        now = self._timer.now()
         for shop_id, orders in by_shop.items():
             pending = self._pending.setdefault(shop_id, {})
             if not pending:
@@ -160,14 +173,14 @@ class OrderSync(Actor[Process]):
         self._slots.release()
 
     async def before_flush(self) -> None:
-        await self._dispatch(due_before=anyio.current_time())  # every window opened by now
+        await self._dispatch(due_before=self._timer.now())  # every window opened by now
 
     async def _dispatch_when_due(self) -> None:
         try:
             while self._pending:
                 oldest = min(self._since.get(shop, 0.0) for shop in self._pending)
-                await anyio.sleep(max(0.0, oldest + self._coalesce_s - anyio.current_time()))
-                await self._dispatch(due_before=anyio.current_time() - self._coalesce_s)
+                await self._timer.sleep(max(0.0, oldest + self._coalesce_s - self._timer.now()))
+                await self._dispatch(due_before=self._timer.now() - self._coalesce_s)
         finally:
             self._timer_running = False
 
@@ -189,7 +202,7 @@ class OrderSync(Actor[Process]):
             pending = self._pending[shop_id]
             chunk = {oid: pending.pop(oid) for oid in ids}
             if pending:
-                self._since[shop_id] = anyio.current_time()  # the rest opens a new window
+                self._since[shop_id] = self._timer.now()  # the rest opens a new window
             else:
                 del self._pending[shop_id]
                 self._since.pop(shop_id, None)
@@ -322,7 +335,7 @@ class OrderSync(Actor[Process]):
             pass
 
     async def _kick_after(self, delay_s: float) -> None:
-        await anyio.sleep(delay_s)
+        await self._timer.sleep(delay_s)
         self._retry_pending = False
         try:
             self._pump.tell_nowait(Kick(generation=0))

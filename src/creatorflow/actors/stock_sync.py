@@ -17,7 +17,8 @@ API takes one product per call). At most one call per product is in flight, and 
 ``max_in_flight`` calls in all; a change that arrives during a call waits for it. Calls go
 through the TikTok client (its rate limiter, retries and breaker); a failed call puts its levels
 back (unless newer ones arrived) and is retried after ``retry_s``. SKUs that TikTok refused in
-``data.errors`` are logged and counted, not retried until they change.
+``data.errors`` are logged and counted, not retried until they change. The debounce, the retry
+wait and the resync all sleep on ``timer`` (a monotonic clock: tests drive it with a fake).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import msgspec
 from creatorflow.actors.inventory import TikTokSkuRef
 from creatorflow.errors import AdapterError, CircuitOpen
 from creatorflow.ports import TikTokFulfillment, TikTokSkuInventory
-from creatorflow.runtime import Actor, Envelope, KeyedLru
+from creatorflow.runtime import Actor, Envelope, KeyedLru, MonotonicClock, SystemMonotonicClock
 
 log = logging.getLogger("creatorflow.stock_sync")
 
@@ -80,8 +81,10 @@ class StockSync(Actor[StockSyncMsg]):
         resync_interval_s: float | None = None,
         list_levels: ListLevels | None = None,
         on_push: Callable[[str, int], None] = lambda outcome, skus: None,
+        timer: MonotonicClock | None = None,
     ) -> None:
         self._tiktok = tiktok
+        self._timer: MonotonicClock = timer if timer is not None else SystemMonotonicClock()
         self._debounce_s = debounce_s
         self._max_pending = max_pending
         self._max_quantity = max_quantity
@@ -117,7 +120,7 @@ class StockSync(Actor[StockSyncMsg]):
                 for level in msg.levels:
                     self._add(level, force=True)
             env.reply(None)
-        if self._debounce_s <= 0 and anyio.current_time() >= self._retry_at:
+        if self._debounce_s <= 0 and self._timer.now() >= self._retry_at:
             self._dispatch()  # no debounce: the calls start with the batch (flush waits for them)
         else:
             self._wake.set()
@@ -143,10 +146,10 @@ class StockSync(Actor[StockSyncMsg]):
             await self._wake.wait()
             self._wake = anyio.Event()
             if self._debounce_s > 0:
-                await anyio.sleep(self._debounce_s)
-            backoff = self._retry_at - anyio.current_time()
+                await self._timer.sleep(self._debounce_s)
+            backoff = self._retry_at - self._timer.now()
             if backoff > 0:  # the last call failed: give TikTok a moment
-                await anyio.sleep(backoff)
+                await self._timer.sleep(backoff)
             self._dispatch()
 
     def _dispatch(self) -> None:
@@ -196,7 +199,7 @@ class StockSync(Actor[StockSyncMsg]):
         try:
             result = await self._tiktok.update_inventory(shop_id, product_id, skus, idempotent=True)
         except (AdapterError, CircuitOpen) as exc:
-            self._retry_at = anyio.current_time() + self._retry_s
+            self._retry_at = self._timer.now() + self._retry_s
             log.warning("stock sync: product %s not updated: %s", product_id, exc)
             self._on_push("failed", len(levels))
             for level in levels:  # put back unless a newer level arrived meanwhile
@@ -219,7 +222,7 @@ class StockSync(Actor[StockSyncMsg]):
     async def _resync_loop(self) -> None:
         assert self._list_levels is not None and self._resync_interval_s is not None
         while True:
-            await anyio.sleep(self._resync_interval_s)
+            await self._timer.sleep(self._resync_interval_s)
             try:
                 levels = await self._list_levels()
             except AdapterError as exc:

@@ -25,7 +25,8 @@ window maps to the same id. Its size is the forecast demand over lead time + ``c
 minus what is available minus open purchase orders, so a need already covered orders nothing.
 Open orders are followed up every ``follow_up_s``: ``requested`` ones are placed again (same
 key), delivered ones are received by the SKU's actor (on hand rises once) and rejected ones are
-marked failed.
+marked failed. The tick, follow-up and content-poll timers sleep on ``timer`` (a monotonic
+clock: tests drive it with a fake); velocity windows read the wall ``clock``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,14 @@ from creatorflow.ports import (
     InventoryReader,
     Supplier,
 )
-from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru
+from creatorflow.runtime import (
+    Actor,
+    ActorRef,
+    Envelope,
+    KeyedLru,
+    MonotonicClock,
+    SystemMonotonicClock,
+)
 
 log = logging.getLogger("creatorflow.viral")
 
@@ -158,8 +166,10 @@ class StockWatcher(Actor[WatcherMsg]):
         content_source: ContentMetricsSource | None = None,
         content_poll_s: float = 60.0,
         content_batch: int = 1000,
+        timer: MonotonicClock | None = None,
     ) -> None:
         self._ask_sku = ask_sku
+        self._timer: MonotonicClock = timer if timer is not None else SystemMonotonicClock()
         self._writer = writer
         self._reader = reader
         self._clock = clock
@@ -187,9 +197,9 @@ class StockWatcher(Actor[WatcherMsg]):
 
     async def on_start(self) -> None:
         if self._self_ref is not None:
-            self.start_daemon(self._timer, self._tick_s, Tick())
+            self.start_daemon(self._every, self._tick_s, Tick())
             if self._reader is not None:
-                self.start_daemon(self._timer, self._follow_up_s, FollowUp())
+                self.start_daemon(self._every, self._follow_up_s, FollowUp())
             if self._content_source is not None:
                 self.start_daemon(self._pull_content)
 
@@ -197,7 +207,7 @@ class StockWatcher(Actor[WatcherMsg]):
         """Pull content metrics from the configured source into this actor's mailbox."""
         assert self._self_ref is not None and self._content_source is not None
         while True:
-            await anyio.sleep(self._content_poll_s)
+            await self._timer.sleep(self._content_poll_s)
             try:
                 samples = await self.pull_content()
             except CreatorFlowError as exc:
@@ -223,10 +233,10 @@ class StockWatcher(Actor[WatcherMsg]):
             for s in samples[: self._content_batch]
         ]
 
-    async def _timer(self, interval_s: float, msg: WatcherMsg) -> None:
+    async def _every(self, interval_s: float, msg: WatcherMsg) -> None:
         assert self._self_ref is not None
         while True:
-            await anyio.sleep(interval_s)
+            await self._timer.sleep(interval_s)
             try:
                 self._self_ref().tell_nowait(msg)
             except CreatorFlowError:

@@ -53,6 +53,8 @@ HoldState = Literal["held", "committed", "released", "expired"]
 #: Recently closed (committed / released / expired) order ids remembered per SKU (the actor
 #: reads older ones back from the store when it needs them).
 DEFAULT_CLOSED_CAPACITY: Final = 256
+#: Most units one SKU may have on hand (the API's bound on a count, kept by every change).
+MAX_ON_HAND: Final = 1_000_000_000
 
 
 class Hold(msgspec.Struct, frozen=True, kw_only=True):
@@ -351,6 +353,11 @@ class SkuStock:
     # ------------------------------------------------------------------ internals
 
     def _check_on_hand(self, new_on_hand: int) -> None:
+        if new_on_hand > MAX_ON_HAND:
+            raise InventoryRefused(
+                "too_large",
+                f"{self.sku}: on hand would be {new_on_hand}, over the {MAX_ON_HAND} limit",
+            )
         if new_on_hand < 0:
             raise InventoryRefused(
                 "negative", f"{self.sku}: on hand would be {new_on_hand} (now {self.on_hand})"

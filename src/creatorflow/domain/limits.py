@@ -34,10 +34,12 @@ Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 NonNegativeInt64 = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Id = Annotated[
     str,
-    msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=f"^[^{CONTROL_CHARS}]+$"),
+    msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=f"^[^{CONTROL_CHARS}]+\\Z"),
 ]
 #: An id that may be sent empty (TikTok leaves some envelope ids blank: "" means absent).
-OptionalId = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS, pattern=f"^[^{CONTROL_CHARS}]*$")]
+OptionalId = Annotated[
+    str, msgspec.Meta(max_length=MAX_ID_CHARS, pattern=f"^[^{CONTROL_CHARS}]*\\Z")
+]
 
 _ID_RE: Final = re.compile(f"[^{CONTROL_CHARS}]{{1,{MAX_ID_CHARS}}}")
 
@@ -53,6 +55,22 @@ _JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 #: ``{`` and ``}`` read as ``[`` and ``]``: only the nesting matters.
 _AS_SQUARE: Final = bytes.maketrans(b"{}", b"[]")
+
+
+#: Characters no SKU id may hold: controls, and the bidirectional overrides and isolates
+#: (U+202A-U+202E, U+2066-U+2069) and marks (U+200E, U+200F) that make an id display as
+#: another one.
+SKU_FORBIDDEN: Final = CONTROL_CHARS + "\u200e\u200f\u202a-\u202e\u2066-\u2069"
+#: A SKU id: 1-128 allowed characters, not only whitespace, not ``.`` or ``..`` (which URL
+#: clients resolve as path steps, so such a SKU could never be read back).
+SKU_PATTERN: Final = f"^(?!\\.{{1,2}}\\Z)(?=.*\\S)[^{SKU_FORBIDDEN}]{{1,{MAX_ID_CHARS}}}\\Z"
+_SKU_RE: Final = re.compile(SKU_PATTERN)
+SkuId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=SKU_PATTERN)]
+
+
+def is_valid_sku(value: str) -> bool:
+    """Whether ``value`` is a :data:`SkuId`."""
+    return _SKU_RE.match(value) is not None
 
 
 def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:

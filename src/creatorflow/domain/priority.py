@@ -2,7 +2,9 @@
 
 ``score = clamp(base + delivery + sla + value + viral + repeat buyer + cod + boosts, 0, 100)``;
 every non-zero term is a reason ``(name, points)``, in that fixed order, so the dashboard can
-say *why* an order is HIGH. The level is HIGH at ``score >= high_threshold``, LOW below
+say *why* an order is HIGH. When the clamp bites it is a reason too, last:
+``("capped_at_100", 100 - sum)`` or ``("floored_at_0", -sum)``, so the points of the reasons
+always add up to the score. The level is HIGH at ``score >= high_threshold``, LOW below
 ``low_threshold``, STANDARD between. All points and thresholds come from the ``[priority]``
 config section, which *is* :class:`PrioritySettings` (documented in ``config/default.toml``).
 
@@ -20,6 +22,12 @@ from typing import Annotated, Final
 import msgspec
 
 from creatorflow.domain.order import DeliveryType, Order
+
+#: Bounds of a score, and the reasons that show the clamp to them.
+MIN_SCORE: Final = 0
+MAX_SCORE: Final = 100
+CAPPED: Final = f"capped_at_{MAX_SCORE}"
+FLOORED: Final = f"floored_at_{MIN_SCORE}"
 
 Points = Annotated[int, msgspec.Meta(ge=-100, le=100)]
 Score = Annotated[int, msgspec.Meta(ge=0, le=100)]
@@ -93,7 +101,8 @@ EMPTY_CONTEXT: Final = PriorityContext()
 
 
 class Priority(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of :func:`score`: level, score and the reasons with their points."""
+    """The outcome of :func:`score`: level, score and the reasons with their points (they
+    add up to the score)."""
 
     level: PriorityLevel
     score: int
@@ -179,7 +188,10 @@ def score(
             boost = s.tag_boost_points.get(tag)
             if boost:
                 reasons.append((f"tag_boost:{tag}", boost))
-    total = max(0, min(100, sum(points for _, points in reasons)))
+    raw = sum(points for _, points in reasons)
+    total = max(MIN_SCORE, min(MAX_SCORE, raw))
+    if total != raw:  # the clamp is shown, so the reasons add up to the score
+        reasons.append((CAPPED if raw > MAX_SCORE else FLOORED, total - raw))
     return Priority(level=level_for(s, total), score=total, reasons=reasons)
 
 

@@ -6,6 +6,10 @@ fakes. Nothing here is used in production code paths.
 * :class:`FakeClock` implements :class:`~creatorflow.runtime.MonotonicClock`; time moves only
   when the test calls :meth:`FakeClock.advance`, so restart intensity, backoff and idle
   passivation are deterministic and take no real time.
+* :class:`ShiftedClock` is real time plus an offset the test moves forward with
+  :meth:`ShiftedClock.advance`: for end-to-end tests with real I/O, where time must flow but a
+  long wait (an outage window, a backoff) should be skipped. It is both a monotonic clock and a
+  wall clock (``now_ms``), shifted together.
 * :func:`wait_all_tasks_blocked` returns once every other task is blocked, on asyncio (also with
   uvloop) and on trio, so tests synchronise without sleeping.
 """
@@ -15,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["FakeClock", "wait_all_tasks_blocked"]
+__all__ = ["FakeClock", "ShiftedClock", "wait_all_tasks_blocked"]
 
 # Settling normally takes a handful of passes; this many means some task never blocks.
 _MAX_PASSES = 10_000
@@ -85,6 +90,55 @@ class FakeClock:
 
     def __repr__(self) -> str:
         return f"FakeClock(now={self._now!r}, sleepers={len(self._sleepers)})"
+
+
+class ShiftedClock:
+    """Real time plus an offset that only grows: :meth:`advance` jumps forward at once.
+
+    ``now()`` is ``time.monotonic()`` and ``now_ms()`` the Unix time in ms, both plus the
+    offset. ``sleep(s)`` waits in real time, and returns early once an :meth:`advance` moves
+    ``now()`` past its deadline.
+    """
+
+    def __init__(self) -> None:
+        self._offset_s = 0.0
+        self._advanced: anyio.Event | None = None  # created by the first sleeper (needs a loop)
+
+    @property
+    def offset_s(self) -> float:
+        """How far this clock was moved ahead of real time, in seconds."""
+        return self._offset_s
+
+    def now(self) -> float:
+        return time.monotonic() + self._offset_s
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + int(self._offset_s * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until ``now()`` has moved by ``seconds``, in real time or by an advance (a
+        checkpoint; cancellable)."""
+        deadline = self.now() + seconds
+        await anyio.lowlevel.checkpoint()
+        while (remaining := deadline - self.now()) > 0:
+            if self._advanced is None:
+                self._advanced = anyio.Event()
+            advanced = self._advanced
+            with anyio.move_on_after(remaining):
+                await advanced.wait()
+
+    def advance(self, seconds: float) -> None:
+        """Jump forward; sleepers whose deadline has passed wake at the caller's next
+        checkpoint, the others go on sleeping for what is left. Never blocks."""
+        if seconds < 0:
+            raise ValueError("a monotonic clock cannot go back")
+        self._offset_s += seconds
+        advanced, self._advanced = self._advanced, None
+        if advanced is not None:
+            advanced.set()
+
+    def __repr__(self) -> str:
+        return f"ShiftedClock(offset_s={self._offset_s!r})"
 
 
 async def wait_all_tasks_blocked() -> None:

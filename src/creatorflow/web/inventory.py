@@ -25,7 +25,8 @@ the last N journal entries, newest first.
 
 Bodies: PUT ``{"on_hand"?, "safety_buffer"?, "reason"?, "tiktok"?: {"shop_id", "product_id",
 "sku_id", "warehouse_id"?}}`` (at least one of on_hand / safety_buffer / tiktok; reason
-defaults to ``"count"``); adjustments ``{"delta": nonzero, "reason": str}``; content metrics
+defaults to ``"count"``); adjustments ``{"delta": nonzero, "reason": str}``, optionally with an
+``Idempotency-Key`` header (see below); content metrics
 one object or a list of 1 to 500 ``{"sku", "video_id", "views", "likes"?, "shares"?,
 "at_ms"?}`` (counts cumulative, ``at_ms`` defaults to now and may not be more than 5 minutes
 ahead of it) answered ``202 {"accepted": n}``.
@@ -38,15 +39,25 @@ Paging: ``GET /api/inventory?below=&limit=&cursor=`` answers ``{"skus": [...], "
 received, failed, comma-separated). Cursors are opaque, as in the orders API; ``limit``
 defaults to 50, at most 500; empty parameters count as absent.
 
+Idempotency-Key (adjustments): 1 to :data:`MAX_IDEMPOTENCY_KEY_CHARS` (255) printable ASCII
+characters (space to ``~``; surrounding spaces and tabs are not part of it), one header; else
+400 ``invalid_idempotency_key``. Never truncated: two keys differing anywhere are two keys.
+Scoped to the SKU and kept in the store with the adjustment it made, for
+``inventory.idempotency_ttl_s`` (24 h): a repeat with the same key and body answers 200 with the
+stock view as it is now and applies nothing, also after the SKU's actor slept or the service
+restarted; the same key with another body is 409 ``key_conflict``. A refused adjustment (409
+``below_reserved`` …) stores no key: a retry is decided again.
+
 Errors are ``{"error": code, "detail": text}``: 400 ``invalid_parameter`` (with
-``"parameter"``) or ``bad_body``, 404 ``not_found``, 405 ``method_not_allowed``, 409 with the
-refusal's code (``below_reserved``, ``negative``, ``bad_quantity``, ``closed``), 413
-``too_large``, 415 ``unsupported_media_type``, 503 ``store_unavailable`` /
-``inventory_unavailable`` / ``inventory_timeout`` / ``watcher_busy`` (all with
-``Retry-After``) or ``watcher_unavailable`` (no watcher configured). A 503 on a PUT or an
-adjustment means "outcome unknown": read the SKU before repeating an adjustment. A
-``watcher_busy`` answer carries ``"accepted"``: the first n metrics were taken, send the rest
-later (metrics are cumulative, so sending them all again is harmless too).
+``"parameter"``), ``bad_body`` or ``invalid_idempotency_key``, 404 ``not_found``, 405
+``method_not_allowed``, 409 with the refusal's code (``below_reserved``, ``negative``,
+``bad_quantity``, ``closed``, ``key_conflict``), 413 ``too_large``, 415
+``unsupported_media_type``, 503 ``store_unavailable`` / ``inventory_unavailable`` /
+``inventory_timeout`` / ``watcher_busy`` (all with ``Retry-After``) or ``watcher_unavailable``
+(no watcher configured). A 503 on a PUT or an adjustment means "outcome unknown": repeat an
+adjustment with the same Idempotency-Key (or read the SKU before repeating one sent without a
+key). A ``watcher_busy`` answer carries ``"accepted"``: the first n metrics were taken, send
+the rest later (metrics are cumulative, so sending them all again is harmless too).
 """
 
 from __future__ import annotations
@@ -68,6 +79,8 @@ from creatorflow.actors.inventory import (
     TikTokSkuRef,
 )
 from creatorflow.actors.stock_watcher import ContentObserved, GetSignals, SkuSignals
+from creatorflow.domain.inventory import MAX_ON_HAND
+from creatorflow.domain.limits import SkuId, is_valid_sku
 from creatorflow.errors import (
     AdapterError,
     InventoryRefused,
@@ -76,6 +89,7 @@ from creatorflow.errors import (
     WebhookRejected,
 )
 from creatorflow.ports import (
+    MAX_ADJUSTMENT_KEY_CHARS,
     InventoryReader,
     PurchaseOrderRow,
     PurchaseOrderState,
@@ -100,7 +114,7 @@ MAX_HISTORY: Final = 200
 MAX_METRICS: Final = 500
 MAX_BODY_BYTES: Final = 8192
 METRICS_MAX_BODY_BYTES: Final = 131072  # 500 metrics of ~120 bytes, with room for long ids
-MAX_QUANTITY: Final = 1_000_000_000  # units; far below the store's 64-bit columns
+MAX_QUANTITY: Final = MAX_ON_HAND  # units; far below the store's 64-bit columns
 _INVENTORY: Final = "/api/inventory"
 _PURCHASE_ORDERS: Final = "/api/purchase-orders"
 _CONTENT_METRICS: Final = "/api/content-metrics"
@@ -115,12 +129,19 @@ _RETRY_AFTER: Final = ((b"retry-after", b"1"),)
 #: How far ahead of this server's clock a content metric's ``at_ms`` may be (clock skew).
 MAX_CLOCK_SKEW_MS: Final = 5 * 60_000
 _MAX_I64: Final = 2**63 - 1
+#: Longest Idempotency-Key accepted (characters; printable ASCII, so also bytes). Longer keys are
+#: refused, never cut: a cut key would make two different keys one.
+MAX_IDEMPOTENCY_KEY_CHARS: Final = MAX_ADJUSTMENT_KEY_CHARS
+_IDEMPOTENCY_KEY: Final = b"idempotency-key"
+_KEY_RE: Final = re.compile(rb"[\x20-\x7e]+")
 
-#: A SKU id as this API accepts it (path segment or body field): no control characters. A "/"
+#: A SKU id as this API accepts it (path segment or body field) is a ``domain.limits.SkuId``:
+#: 1-128 characters, no control or bidi-override characters, not blank, not "." or "..". A "/"
 #: (seller SKUs such as ``TEE/RED/L`` exist) travels in the path as ``%2F``.
-_SKU_CHARS: Final = r"[^\x00-\x1f\x7f-\x9f]"
-_SKU_RE: Final = re.compile(_SKU_CHARS + "{1,128}")
-SkuId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=f"^{_SKU_CHARS}+$")]
+_SKU_RULE: Final = (
+    "1 to 128 characters; no control or bidirectional-override characters; not blank; "
+    'not "." or ".."'
+)
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=MAX_QUANTITY)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=_MAX_I64)]
@@ -171,9 +192,36 @@ _METRICS = msgspec.json.Decoder(
 
 def check_sku(sku: str) -> str:
     """``sku`` if this API accepts it as a SKU id. Raises BadParameter (``sku``)."""
-    if _SKU_RE.fullmatch(sku) is None:
-        raise BadParameter("sku", "1 to 128 characters, no control characters")
+    if not is_valid_sku(sku):
+        raise BadParameter("sku", _SKU_RULE)
     return sku
+
+
+def idempotency_key(scope: Scope) -> str:
+    """The request's ``Idempotency-Key`` (surrounding spaces and tabs removed), ``""`` without
+    one. Raises _Refused (400 ``invalid_idempotency_key``): sent more than once, empty, longer
+    than :data:`MAX_IDEMPOTENCY_KEY_CHARS`, or not printable ASCII."""
+    values: list[bytes] = [value for name, value in scope["headers"] if name == _IDEMPOTENCY_KEY]
+    if not values:
+        return ""
+    if len(values) > 1:
+        raise _Refused(400, "invalid_idempotency_key", "send one Idempotency-Key header")
+    key = values[0].strip(b" \t")
+    if not key:
+        raise _Refused(400, "invalid_idempotency_key", "Idempotency-Key is empty")
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise _Refused(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key is {len(key)} bytes; at most {MAX_IDEMPOTENCY_KEY_CHARS}",
+        )
+    if _KEY_RE.fullmatch(key) is None:
+        raise _Refused(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be printable ASCII (space to '~'), no control characters",
+        )
+    return key.decode("ascii")
 
 
 class InventoryApi:
@@ -302,11 +350,12 @@ class InventoryApi:
             await respond_json(send, 200, _view(view))
 
     async def adjust(self, sku: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """``POST /api/inventory/{sku}/adjustments``: Adjust; answers the new view."""
+        """``POST /api/inventory/{sku}/adjustments``: Adjust; answers the new view (or, for a
+        repeated Idempotency-Key, the current one; see the module docstring)."""
+        key = idempotency_key(scope)
         body = await _read(scope, receive, MAX_BODY_BYTES, _ADJUST, "an adjustment body")
         if body.delta == 0:
             raise _Refused(400, "bad_body", "delta must not be 0")
-        key = (header(scope, b"idempotency-key") or b"").decode("latin-1")[:128]
         view = await self._ask_view(
             sku, Adjust(delta=body.delta, reason=body.reason, key=key), send
         )

@@ -39,7 +39,7 @@ from creatorflow.ports import (
     WriteResult,
 )
 from creatorflow.runtime import Actor, ActorRef, Backoff, Envelope, open_actor
-from creatorflow.runtime.testing import wait_all_tasks_blocked
+from creatorflow.runtime.testing import FakeClock, wait_all_tasks_blocked
 from helpers import webhook_body
 
 pytestmark = pytest.mark.anyio
@@ -183,6 +183,9 @@ async def rig(
     *,
     max_attempts: int = 10,
     learn: Any = None,
+    coalesce_ms: float = 0.0,  # the burst is buffered already; see the module docstring
+    retry_backoff: Backoff | None = None,
+    timer: FakeClock | None = None,
 ) -> AsyncIterator[Rig]:
     async with open_sqlite_store(tmp_path / "db.sqlite3", synchronous="OFF") as store:
         recorded = RecordingStore(store)
@@ -209,10 +212,12 @@ async def rig(
                 pump=pump,
                 clock_ms=Clock().now_ms,
                 recent_cap=10_000,
-                coalesce_ms=0.0,  # the burst is buffered already; see the module docstring
+                coalesce_ms=coalesce_ms,
                 max_attempts=max_attempts,
-                retry_backoff=Backoff(0.0, 0.0),  # kick at once (a checkpoint, no real wait)
+                # Default: kick at once (a checkpoint, no real wait).
+                retry_backoff=retry_backoff or Backoff(0.0, 0.0),
                 learn=learn,
+                timer=timer,
             )
             async with open_actor(sync, "order_sync", 4096) as ref:
                 # On start, order sync kicks the pump once (rows a crashed incarnation left).
@@ -261,6 +266,64 @@ async def test_burst_is_coalesced_into_calls_of_at_most_50_ids(
             assert upserts and marks
             assert min(upserts) < min(marks), nid
         assert r.probe.kicks == []
+
+
+async def test_ids_collected_within_the_coalescing_window_go_in_one_call(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    # README: a partial call goes after orders.sync_coalesce_ms; ids arriving meanwhile join it.
+    orders = [snapshot(order_id(i)) for i in range(4)]
+    tiktok = FakeTikTok(orders)
+    records = [inbox_record(f"c{i}", order_id(i)) for i in range(4)]
+    timer = FakeClock()
+    async with rig(tmp_path, tiktok, coalesce_ms=500.0, timer=timer) as r:
+        await r.store_rows(records)
+        for i in range(3):  # at 0 ms, 200 ms and 400 ms: inside the window of the first
+            if i:
+                timer.advance(0.2)
+            r.sync.tell_nowait(Process(record=records[i]))
+            await wait_all_tasks_blocked()
+            assert tiktok.calls == [], f"fetched before the window ended (id {i})"
+        timer.advance(0.1)  # 500 ms after the first id
+        await wait_all_tasks_blocked()
+        assert tiktok.calls == [(SHOP, [order_id(0), order_id(1), order_id(2)])]
+
+        # An id after the window opens a window of its own.
+        r.sync.tell_nowait(Process(record=records[3]))
+        await wait_all_tasks_blocked()
+        timer.advance(0.499)
+        await wait_all_tasks_blocked()
+        assert len(tiktok.calls) == 1
+        timer.advance(0.001)
+        await wait_all_tasks_blocked()
+        assert tiktok.calls[1:] == [(SHOP, [order_id(3)])]
+        await r.settle()
+        for rec in records:
+            status = await r.store.get_inbox(rec.notification_id)
+            assert status is not None and status.state == "processed"
+
+
+async def test_a_failed_fetch_is_retried_after_the_backoff_on_the_clock(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    # README: a TikTok error retries the webhook with backoff (sync_retry_min_s .. _max_s).
+    tiktok = FakeTikTok([snapshot(order_id(1))])
+    tiktok.fail = TikTokUnavailable("down", http_status=503)
+    rec = inbox_record("b1", order_id(1))
+    timer = FakeClock()
+    backoff = Backoff(1.0, 60.0, jitter=0.0)
+    async with rig(tmp_path, tiktok, retry_backoff=backoff, timer=timer) as r:
+        await r.store_rows([rec])
+        r.burst([rec])
+        await r.settle()
+        await wait_all_tasks_blocked()
+        assert r.probe.kicks == []  # the kick waits for its backoff
+        timer.advance(0.999)  # less than sync_retry_min_s: no retry yet
+        await wait_all_tasks_blocked()
+        assert r.probe.kicks == []
+        assert timer.next_deadline is not None
+        timer.advance(timer.next_deadline - timer.now())
+        await r.probe.wait_kicks(1)  # the pump re-reads the row
 
 
 async def test_other_topics_are_processed_without_a_call(

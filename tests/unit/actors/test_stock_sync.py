@@ -15,7 +15,7 @@ from creatorflow.actors.stock_sync import Resync, StockLevel, StockSync, StockSy
 from creatorflow.errors import TikTokUnavailable
 from creatorflow.ports import TikTokItemError, TikTokSkuInventory, TikTokWriteResult
 from creatorflow.runtime import ActorRef, open_actor
-from creatorflow.runtime.testing import wait_all_tasks_blocked
+from creatorflow.runtime.testing import FakeClock, wait_all_tasks_blocked
 
 pytestmark = pytest.mark.anyio
 
@@ -176,3 +176,86 @@ async def test_a_resync_level_older_than_a_change_is_dropped() -> None:
         ref.tell_nowait(Resync(levels=(stale,)))
         await settle(ref)
     assert tiktok.calls == [("p1", {"id-A": 0})]
+
+
+# --------------------------------------------------------------------------- timers on a clock
+
+
+@asynccontextmanager
+async def timed_sync(
+    tiktok: FakeTikTok, timer: FakeClock, **kwargs: object
+) -> AsyncIterator[ActorRef[StockSyncMsg]]:
+    """Stock sync with its real timers (debounce, retry wait, resync) on a fake clock."""
+    actor = StockSync(
+        tiktok=tiktok,
+        max_pending=100,
+        max_in_flight=2,
+        timer=timer,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    async with open_actor(actor, "stock_sync", 64) as ref:
+        yield ref
+
+
+async def test_changes_of_a_sku_within_the_debounce_window_become_one_push() -> None:
+    # README: changes of one SKU within stock_sync.debounce_ms become one value.
+    tiktok, timer = FakeTikTok(), FakeClock()
+    async with timed_sync(tiktok, timer, debounce_s=1.0) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        assert tiktok.calls == []  # the window of the first change is open
+        timer.advance(0.5)
+        ref.tell_nowait(level("A", 4))
+        await settle(ref)
+        timer.advance(0.499)
+        await settle(ref)
+        assert tiktok.calls == []
+        timer.advance(0.001)  # one window after the first change: the latest value goes
+        await settle(ref)
+        assert tiktok.calls == [("p1", {"id-A": 4})]
+
+        # After the window, a change opens a window of its own: a second push.
+        ref.tell_nowait(level("A", 3))
+        await settle(ref)
+        assert len(tiktok.calls) == 1
+        timer.advance(1.0)
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 4}), ("p1", {"id-A": 3})]
+
+
+async def test_a_failed_push_is_retried_after_the_retry_wait() -> None:
+    tiktok, timer = FakeTikTok(), FakeClock()
+    tiktok.fail = 1
+    async with timed_sync(tiktok, timer, debounce_s=0, retry_s=5.0) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        assert len(tiktok.calls) == 1  # failed
+        timer.advance(4.9)
+        await settle(ref)
+        assert len(tiktok.calls) == 1
+        timer.advance(0.1)
+        await settle(ref)
+    assert tiktok.calls == [("p1", {"id-A": 5}), ("p1", {"id-A": 5})]
+
+
+async def test_every_resync_interval_every_sku_is_pushed_again() -> None:
+    # README: every stock_sync.resync_interval_s all SKUs are pushed again (even unchanged).
+    tiktok, timer = FakeTikTok(), FakeClock()
+
+    async def list_levels() -> list[StockLevel]:
+        return [level("A", 5), level("B", 2, product="p2")]
+
+    async with timed_sync(
+        tiktok, timer, debounce_s=0, resync_interval_s=900.0, list_levels=list_levels
+    ) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        assert tiktok.calls == [("p1", {"id-A": 5})]
+        timer.advance(899.0)
+        await settle(ref)
+        assert len(tiktok.calls) == 1
+        for rounds in (1, 2):
+            timer.advance(900.0 if rounds == 2 else 1.0)
+            await settle(ref)
+            assert sorted(tiktok.calls[-2:]) == [("p1", {"id-A": 5}), ("p2", {"id-B": 2})]
+            assert len(tiktok.calls) == 1 + 2 * rounds

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from creatorflow.domain.automation import load_rules
 from creatorflow.domain.classify import classify
-from creatorflow.domain.order import DeliveryType, Order
+from creatorflow.domain.order import DeliveryType, Order, OrderLine
 from creatorflow.domain.priority import (
     Priority,
     PriorityContext,
@@ -108,12 +108,38 @@ def test_repeat_buyer_threshold() -> None:
         assert (("repeat_buyer", 5) in score(order, NOW, context, settings).reasons) is expected
 
 
-def test_score_is_clamped() -> None:
+def test_score_is_clamped_and_the_clamp_is_a_reason() -> None:
     loud = PrioritySettings(base_points=100, express_points=100)
     quiet = PrioritySettings(base_points=-100)
     express = make_order(delivery_option_id=EXPRESS_OPTION, **FAR)
-    assert score(express, NOW, settings=loud).score == 100
-    assert score(express, NOW, settings=quiet).score == 0
+    capped = score(express, NOW, settings=loud)
+    assert capped.score == 100
+    assert capped.reasons == [("base", 100), ("delivery_express", 100), ("capped_at_100", -100)]
+    floored = score(express, NOW, settings=quiet)
+    assert floored.score == 0
+    assert floored.reasons == [("base", -100), ("delivery_express", 30), ("floored_at_0", 70)]
+    # Exactly at a bound: nothing to show.
+    exact = score(express, NOW, settings=PrioritySettings(base_points=70))
+    assert exact.score == 100 and exact.reasons[-1] == ("delivery_express", 30)
+
+
+def test_express_overdue_high_value_viral_order_reasons_add_up_to_100() -> None:
+    # The README's example: 30 base + 30 express + 40 overdue + 10 value + 15 viral = 125.
+    order = make_order(
+        delivery_option_id=EXPRESS_OPTION,
+        rts_sla_time=NOW - 1,
+        payment={"total_amount": "150.00"},
+    )
+    result = score(order, NOW, PriorityContext(viral_skus=frozenset({"MUG-RED"})))
+    assert result.score == 100
+    assert result.reasons == [
+        ("base", 30),
+        ("delivery_express", 30),
+        ("sla_overdue", 40),
+        ("value_high", 10),
+        ("viral_sku:MUG-RED", 15),
+        ("capped_at_100", -25),
+    ]
 
 
 def test_thresholds() -> None:
@@ -158,6 +184,62 @@ def test_deterministic_and_bounded(order: Order, now: int) -> None:
     assert 0 <= first.score <= 100
     assert first.reasons[0] == ("base", 30)
     assert first.level is level_for(PrioritySettings(), first.score)
+
+
+points = st.integers(-100, 100)
+settings_strategy = st.builds(
+    PrioritySettings,
+    base_points=points,
+    express_points=points,
+    standard_points=points,
+    economy_points=points,
+    send_by_seller_points=points,
+    unknown_delivery_points=points,
+    sla_overdue_points=points,
+    sla_urgent_points=points,
+    sla_soon_points=points,
+    value_high_points=points,
+    viral_sku_points=points,
+    repeat_buyer_points=points,
+    cod_points=points,
+    sku_boost_points=st.dictionaries(st.sampled_from(["A", "B", "C"]), points, max_size=3),
+    tag_boost_points=st.dictionaries(st.sampled_from(["vip", "gift"]), points, max_size=2),
+)
+contexts = st.builds(
+    PriorityContext,
+    viral_skus=st.frozensets(st.sampled_from(["A", "B", "C"])),
+    buyer_order_count=st.sampled_from([lambda _buyer: 0, lambda _buyer: 5]),
+    tags=st.frozensets(st.sampled_from(["vip", "gift", "other"])),
+)
+units = st.dictionaries(st.sampled_from(["A", "B", "C"]), st.integers(1, 3), min_size=1)
+
+
+@given(orders, st.integers(0, 2 * NOW), settings_strategy, contexts, units)
+def test_reasons_always_add_up_to_the_score(
+    order: Order,
+    now: int,
+    settings: PrioritySettings,
+    context: PriorityContext,
+    skus: dict[str, int],
+) -> None:
+    lines = tuple(
+        OrderLine(
+            seller_sku=sku,
+            sku_id=f"id-{sku}",
+            product_id="p",
+            quantity=n,
+            unit_price_minor=100,
+            total_minor=100 * n,
+        )
+        for sku, n in skus.items()
+    )
+    order = msgspec.structs.replace(order, lines=lines)
+    result = score(order, now, context, settings)
+    assert sum(points for _, points in result.reasons) == result.score
+    assert 0 <= result.score <= 100
+    assert result.level is level_for(settings, result.score)
+    clamps = [r for r in result.reasons if r[0] in ("capped_at_100", "floored_at_0")]
+    assert len(clamps) <= 1 and (not clamps or result.reasons[-1] == clamps[0])
 
 
 def test_line_order_does_not_change_the_explanation() -> None:

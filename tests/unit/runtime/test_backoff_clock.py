@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from creatorflow.runtime import Backoff, SystemMonotonicClock
-from creatorflow.runtime.testing import FakeClock, wait_all_tasks_blocked
+from creatorflow.runtime.testing import FakeClock, ShiftedClock, wait_all_tasks_blocked
 
 
 def test_backoff_without_jitter_doubles_up_to_the_max() -> None:
@@ -79,6 +79,38 @@ async def test_fake_clock_forgets_cancelled_sleepers() -> None:
     await clock.sleep(0)  # a plain checkpoint
     with pytest.raises(ValueError, match="back"):
         clock.advance(-1.0)
+
+
+@pytest.mark.anyio
+async def test_shifted_clock_is_real_time_plus_what_was_advanced() -> None:
+    clock = ShiftedClock()
+    mono, wall = clock.now(), clock.now_ms()
+    clock.advance(30.0)
+    assert clock.offset_s == 30.0
+    assert clock.now() - mono >= 30.0
+    assert clock.now_ms() - wall >= 30_000  # the wall clock moves with it
+    with pytest.raises(ValueError, match="back"):
+        clock.advance(-1.0)
+
+
+@pytest.mark.anyio
+async def test_shifted_clock_wakes_the_sleepers_an_advance_takes_past_their_deadline() -> None:
+    clock = ShiftedClock()
+    woke: list[str] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleeper, "short", 5.0)
+        tg.start_soon(sleeper, "long", 3600.0)
+        await wait_all_tasks_blocked()
+        clock.advance(5.0)
+        await wait_all_tasks_blocked()
+        assert woke == ["short"]  # the other sleeps on for what is left
+        clock.advance(3600.0)
+    assert woke == ["short", "long"]
 
 
 @pytest.mark.anyio

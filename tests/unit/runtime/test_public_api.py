@@ -54,4 +54,4 @@ def test_public_names_come_from_private_modules() -> None:
 
 
 def test_testing_helpers_are_pinned() -> None:
-    assert testing.__all__ == ["FakeClock", "wait_all_tasks_blocked"]
+    assert testing.__all__ == ["FakeClock", "ShiftedClock", "wait_all_tasks_blocked"]

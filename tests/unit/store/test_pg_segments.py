@@ -11,10 +11,12 @@ from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
     AppendStockEvent,
+    DeleteAdjustmentKeys,
     InboxRecord,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutAdjustmentKey,
     PutReservation,
     UpsertOrder,
     UpsertPurchaseOrder,
@@ -152,3 +154,36 @@ def test_inventory_ops_join_the_order_transitions_of_their_batch() -> None:
             "UpsertPurchaseOrder": [5, 11],
         }
     ]
+
+
+def _keyed_adjustment(sku: str, key: str) -> list[WriteOp]:
+    """A keyed adjustment as a SKU actor writes it: journal entry, SKU row, key."""
+    return [
+        AppendStockEvent(sku=sku, at_ms=1, kind="adjust", delta_on_hand=5, on_hand=15, reserved=0),
+        UpsertSku(sku=sku, on_hand=15, reserved=0, safety_buffer=0, updated_at_ms=1),
+        PutAdjustmentKey(sku=sku, key=key, delta=5, reason="r", created_at_ms=1, expires_at_ms=2),
+    ]
+
+
+def test_keyed_adjustments_are_one_segment_and_a_sweep_keeps_its_place() -> None:
+    ops: list[WriteOp] = []
+    for i in range(100):
+        ops += _keyed_adjustment(f"sku-{i % 7}", f"k-{i}")
+    [segment] = segments(ops)
+    assert {type(pairs[0][1]).__name__: len(pairs) for pairs in segment.values()} == {
+        "AppendStockEvent": 100,
+        "UpsertSku": 100,
+        "PutAdjustmentKey": 100,
+    }
+    sweep = DeleteAdjustmentKeys(sku="a", now_ms=1, limit=10)
+    # A sweep before a key of its SKU runs first in the segment; after one, it must wait.
+    assert _shape([sweep, *_keyed_adjustment("a", "k")]) == [
+        {"DeleteAdjustmentKeys": [0], "AppendStockEvent": [1], "UpsertSku": [2],
+         "PutAdjustmentKey": [3]}
+    ]  # fmt: skip
+    assert _shape([*_keyed_adjustment("a", "k"), sweep]) == [
+        {"AppendStockEvent": [0], "UpsertSku": [1], "PutAdjustmentKey": [2]},
+        {"DeleteAdjustmentKeys": [3]},
+    ]
+    other = DeleteAdjustmentKeys(sku="b", now_ms=1, limit=10)
+    assert len(segments([*_keyed_adjustment("a", "k"), other])) == 1

@@ -29,6 +29,7 @@ from creatorflow.errors import (
     StoreUnavailable,
 )
 from creatorflow.ports import (
+    AdjustmentKeyRow,
     PurchaseOrderRow,
     PurchaseOrderState,
     ReservationRow,
@@ -175,6 +176,12 @@ class FakeReader:
         raise AssertionError("not used by the API")
 
     async def get_purchase_order(self, po_id: str) -> PurchaseOrderRow | None:
+        raise AssertionError("not used by the API")
+
+    async def get_adjustment_key(self, sku: str, key: str) -> AdjustmentKeyRow | None:
+        raise AssertionError("not used by the API (the SKU's actor reads its keys)")
+
+    async def expired_adjustment_keys(self, now_ms: int, limit: int) -> list[AdjustmentKeyRow]:
         raise AssertionError("not used by the API")
 
 
@@ -627,6 +634,43 @@ async def test_adjustment_changes_on_hand(anyio_backend: Any) -> None:
         ("MUG", Adjust(delta=5, reason="receipt")),
         ("MUG", Adjust(delta=-3, reason="damaged")),
     ]
+
+
+async def test_the_idempotency_key_reaches_the_actor_whole(anyio_backend: Any) -> None:
+    long_key = "k" * 200 + "-tail"
+    async with harness() as h:
+        h.inventory.add("MUG", on_hand=10)
+        for key in (long_key, "  spaced key\t", "x" * 255):
+            response = await h.client.post(
+                "/api/inventory/MUG/adjustments",
+                json={"delta": 1, "reason": "receipt"},
+                headers={"Idempotency-Key": key},
+            )
+            assert response.status_code == 200, response.text
+    assert [msg.key for _, msg in h.inventory.asked if isinstance(msg, Adjust)] == [
+        long_key,
+        "spaced key",
+        "x" * 255,
+    ]
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "k\x00", "é"])
+async def test_a_bad_idempotency_key_is_400_before_the_body_and_asks_nothing(
+    anyio_backend: Any, key: str
+) -> None:
+    sent: list[dict[str, Any]] = []
+    headers = [(b"idempotency-key", key.encode()), (b"content-type", b"application/json")]
+    async with harness() as h:
+        h.inventory.add("MUG", on_hand=10)
+        await h.api.dispatch(
+            scope("POST", "/api/inventory/MUG/adjustments", headers=headers),
+            body_receive(b"not even JSON"),
+            collect(sent),
+        )
+    assert sent[0]["status"] == 400
+    body = msgspec.json.decode(sent[1]["body"])
+    assert body["error"] == "invalid_idempotency_key" and body["detail"]
+    assert h.inventory.asked == []
 
 
 async def test_adjustment_refused_is_409_with_the_rule(anyio_backend: Any) -> None:

@@ -6,11 +6,12 @@ segment runs as one statement per kind of op present, in a fixed kind order::
 
     InsertInbox, MarkInboxProcessed, MarkInboxFailed, UpsertOrder, AppendOrderEvent,
     AppendOutbox, SetCursor, SaveTokens, UpsertSku, PutReservation, AppendStockEvent,
-    UpsertPurchaseOrder
+    UpsertPurchaseOrder, DeleteAdjustmentKeys, PutAdjustmentKey
 
 Moving an op ahead of ops of other kinds changes nothing unless they touch the same key (an
 inbox notification id, an order id, an outbox event id, a cursor name, a shop key, a SKU, a
-reservation's ``(order id, SKU)``, a purchase order id; an order's events touch its order).
+reservation's ``(order id, SKU)``, a purchase order id; an order's events touch its order; the
+adjustment keys of a SKU are one key, ``("adjustment_keys", sku)``).
 So an op joins the current segment unless its key was touched there by an op of a kind that
 runs *after* its own kind; then it starts a new segment. Ops of the same kind and key in one
 segment keep their order inside the kind's statement (each run function applies repeats as if
@@ -41,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Never, cast
 
+from creatorflow.adapters.store._adjustment_keys import pg_delete_run, pg_put_run
 from creatorflow.adapters.store._pg_inventory import (
     append_stock_events,
     put_reservations,
@@ -60,9 +62,11 @@ from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
     AppendStockEvent,
+    DeleteAdjustmentKeys,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutAdjustmentKey,
     PutReservation,
     SaveTokens,
     SetCursor,
@@ -87,8 +91,12 @@ _KINDS: tuple[type[WriteOp], ...] = (
     PutReservation,
     AppendStockEvent,
     UpsertPurchaseOrder,
+    DeleteAdjustmentKeys,
+    PutAdjustmentKey,
 )
 _RANK = {kind: rank for rank, kind in enumerate(_KINDS)}
+#: Kinds whose run refuses (StoreError) after its statement ran.
+_CHECKED_AFTER = frozenset({_RANK[AppendOrderEvent], _RANK[PutAdjustmentKey]})
 
 #: A segment: per kind rank, the (position in the batch, op) pairs of that kind, in op order.
 Segment = dict[int, list[tuple[int, WriteOp]]]
@@ -122,6 +130,9 @@ def _key(op: WriteOp) -> tuple[str, str]:
             return ("stock", sku)
         case UpsertPurchaseOrder(po_id=po_id):
             return ("po", po_id)
+        case PutAdjustmentKey(sku=sku) | DeleteAdjustmentKeys(sku=sku):
+            # One key for all of a SKU's keys: a delete touches rows it names by expiry only.
+            return ("adjustment_keys", sku)
         case _:
             _unsupported(op)
 
@@ -169,6 +180,10 @@ async def _apply_run(conn: Any, run: list[WriteOp]) -> Sequence[WriteResult]:
             return await append_stock_events(conn, cast(list[AppendStockEvent], run))
         case UpsertPurchaseOrder():
             return await upsert_purchase_orders(conn, cast(list[UpsertPurchaseOrder], run))
+        case DeleteAdjustmentKeys():
+            return await pg_delete_run(conn, cast(list[DeleteAdjustmentKeys], run))
+        case PutAdjustmentKey():
+            return await pg_put_run(conn, cast(list[PutAdjustmentKey], run))
         case _:
             _unsupported(run[0])
     return [None] * len(run)
@@ -191,9 +206,9 @@ async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
     """
     cut = segments(ops)
     results: list[WriteResult] = [None] * len(ops)
-    # AppendOrderEvent checks its orders after its statement ran: it needs a transaction to
-    # roll back even alone.
-    alone = len(cut) == 1 and len(cut[0]) == 1 and _RANK[AppendOrderEvent] not in cut[0]
+    # AppendOrderEvent checks its orders, PutAdjustmentKey its keys, after their statement ran:
+    # they need a transaction to roll back even alone.
+    alone = len(cut) == 1 and len(cut[0]) == 1 and not cut[0].keys() & _CHECKED_AFTER
     if alone:
         await _apply_segments(conn, cut, results)
     else:

@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
 from creatorflow.adapters.store import _inventory_rows as rows
 from creatorflow.adapters.store._pg_reads import PgOrderSide, check_limit
 from creatorflow.ports import (
+    AdjustmentKeyRow,
     AppendStockEvent,
     PurchaseOrderRow,
     PurchaseOrderState,
@@ -289,6 +291,27 @@ class PgInventorySide(PgOrderSide):
             return None if row is None else rows.to_purchase_order(row)
 
         return await self._call(read, "get_purchase_order", idempotent=True)
+
+    async def get_adjustment_key(self, sku: str, key: str) -> AdjustmentKeyRow | None:
+        """The stored Idempotency-Key of ``sku``, expired or not, or ``None``; see the port.
+        Raises StoreUnavailable / StoreError."""
+
+        async def read(conn: Any) -> AdjustmentKeyRow | None:
+            row = await conn.fetchrow(adjustment_keys.PG_GET, sku, key)
+            return None if row is None else adjustment_keys.to_row(row)
+
+        return await self._call(read, "get_adjustment_key", idempotent=True)
+
+    async def expired_adjustment_keys(self, now_ms: int, limit: int) -> list[AdjustmentKeyRow]:
+        """Keys expired at ``now_ms``, soonest first; see the port. Raises ValueError for
+        ``limit`` < 1, else StoreUnavailable / StoreError."""
+        check_limit(limit)
+        return await self._rows(
+            adjustment_keys.PG_EXPIRED,
+            (now_ms, limit),
+            adjustment_keys.to_row,
+            "expired_adjustment_keys",
+        )
 
     async def purchase_orders(
         self,

@@ -15,9 +15,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
 from creatorflow.adapters.store import _inventory_rows as rows
 from creatorflow.adapters.store._sqlite_reads import SqliteOrderSide, check_limit
 from creatorflow.ports import (
+    AdjustmentKeyRow,
     AppendStockEvent,
     PurchaseOrderRow,
     PurchaseOrderState,
@@ -250,6 +252,31 @@ class SqliteInventorySide(SqliteOrderSide):
             return None if row is None else rows.to_purchase_order(row)
 
         return await self._reader.run(read, "get_purchase_order")
+
+    async def get_adjustment_key(self, sku: str, key: str) -> AdjustmentKeyRow | None:
+        """The stored Idempotency-Key of ``sku``, expired or not, or ``None``; see the port.
+        Raises StoreUnavailable / StoreError."""
+
+        def read(conn: sqlite3.Connection) -> AdjustmentKeyRow | None:
+            row = conn.execute(adjustment_keys.SQLITE_GET, (sku, key)).fetchone()
+            return None if row is None else adjustment_keys.to_row(row)
+
+        return await self._reader.run(read, "get_adjustment_key")
+
+    async def expired_adjustment_keys(self, now_ms: int, limit: int) -> list[AdjustmentKeyRow]:
+        """Keys expired at ``now_ms``, soonest first; see the port.
+
+        Raises:
+            ValueError: ``limit`` < 1.
+            StoreUnavailable / StoreError: as for every read.
+        """
+        check_limit(limit)
+
+        def read(conn: sqlite3.Connection) -> list[AdjustmentKeyRow]:
+            found = conn.execute(adjustment_keys.SQLITE_EXPIRED, (now_ms, limit))
+            return [adjustment_keys.to_row(row) for row in found]
+
+        return await self._reader.run(read, "expired_adjustment_keys")
 
     async def purchase_orders(
         self,

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Never, cast
 
+from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
 from creatorflow.adapters.store._migrate import rollback_quietly
 from creatorflow.adapters.store._sqlite_inventory import (
     append_stock_event,
@@ -30,12 +31,14 @@ from creatorflow.ports import (
     AppendOrderEvent,
     AppendOutbox,
     AppendStockEvent,
+    DeleteAdjustmentKeys,
     InboxRecord,
     InboxState,
     InboxStatus,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
+    PutAdjustmentKey,
     PutReservation,
     SaveTokens,
     SetCursor,
@@ -162,6 +165,12 @@ def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteRes
                 case UpsertPurchaseOrder():
                     flush()
                     results.append(upsert_purchase_order(conn, op))
+                case PutAdjustmentKey():
+                    flush()
+                    results.append(adjustment_keys.sqlite_put(conn, op))
+                case DeleteAdjustmentKeys():
+                    flush()
+                    results.append(adjustment_keys.sqlite_delete(conn, op))
                 case _:
                     _unsupported(op)
         flush()
