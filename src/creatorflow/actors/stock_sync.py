@@ -15,10 +15,17 @@ Coalescing: only the latest value of a SKU matters. A level waits ``debounce_s``
 meanwhile replace it), then goes in one call with the other due SKUs of the same product (the
 API takes one product per call). At most one call per product is in flight, and at most
 ``max_in_flight`` calls in all; a change that arrives during a call waits for it. Calls go
-through the TikTok client (its rate limiter, retries and breaker); a failed call puts its levels
-back (unless newer ones arrived) and is retried after ``retry_s``. SKUs that TikTok refused in
+through the TikTok client (its rate limiter, retries and breaker). SKUs that TikTok refused in
 ``data.errors`` are logged and counted, not retried until they change. The debounce, the retry
 wait and the resync all sleep on ``timer`` (a monotonic clock: tests drive it with a fake).
+
+Failures, per shop (one shop's trouble never holds back another's pushes): a failed call puts
+its levels back (unless newer ones arrived) and the shop waits before its next call:
+``retry_s`` after the first failure, doubling up to ``retry_max_s`` while an outage lasts
+(retryable errors: TikTok down or throttled, breaker open). An error a retry cannot fix (no
+tokens for the shop, a refused request) parks the shop for ``retry_max_s`` and is logged once
+per episode, not every few seconds; the next success ends the episode. The per-shop state is
+bounded (``SHOP_CAPACITY`` shops, least recently failed dropped first).
 """
 
 from __future__ import annotations
@@ -40,6 +47,15 @@ log = logging.getLogger("creatorflow.stock_sync")
 
 #: Distinct SKUs remembered with the last quantity TikTok accepted.
 SENT_CAPACITY: Final = 100_000
+#: Shops remembered with their failure streak (beyond it the oldest streak is forgotten).
+SHOP_CAPACITY: Final = 10_000
+
+
+class _Streak(msgspec.Struct):
+    """A shop's current run of failed calls: how many, and when it may be called again."""
+
+    failures: int
+    retry_at: float
 
 
 class StockLevel(msgspec.Struct, frozen=True, kw_only=True, tag="stock_level"):
@@ -78,6 +94,7 @@ class StockSync(Actor[StockSyncMsg]):
         max_in_flight: int,
         max_quantity: int = 99_999,
         retry_s: float = 5.0,
+        retry_max_s: float = 300.0,
         resync_interval_s: float | None = None,
         list_levels: ListLevels | None = None,
         on_push: Callable[[str, int], None] = lambda outcome, skus: None,
@@ -89,6 +106,7 @@ class StockSync(Actor[StockSyncMsg]):
         self._max_pending = max_pending
         self._max_quantity = max_quantity
         self._retry_s = retry_s
+        self._retry_max_s = max(retry_s, retry_max_s)
         self._resync_interval_s = resync_interval_s
         self._list_levels = list_levels
         self._on_push = on_push
@@ -99,7 +117,8 @@ class StockSync(Actor[StockSyncMsg]):
         self._busy: set[tuple[str, str]] = set()  # (shop, product) with a call in flight
         self._slots = anyio.Semaphore(max_in_flight)
         self._wake = anyio.Event()
-        self._retry_at = 0.0
+        self._streaks: KeyedLru[str, _Streak] = KeyedLru(SHOP_CAPACITY)  # failing shops
+        self._wake_pending = False  # a daemon will wake the flush loop for a waiting shop
         self.dropped = 0
 
     async def on_start(self) -> None:
@@ -120,7 +139,7 @@ class StockSync(Actor[StockSyncMsg]):
                 for level in msg.levels:
                     self._add(level, force=True)
             env.reply(None)
-        if self._debounce_s <= 0 and self._timer.now() >= self._retry_at:
+        if self._debounce_s <= 0:
             self._dispatch()  # no debounce: the calls start with the batch (flush waits for them)
         else:
             self._wake.set()
@@ -147,17 +166,22 @@ class StockSync(Actor[StockSyncMsg]):
             self._wake = anyio.Event()
             if self._debounce_s > 0:
                 await self._timer.sleep(self._debounce_s)
-            backoff = self._retry_at - self._timer.now()
-            if backoff > 0:  # the last call failed: give TikTok a moment
-                await self._timer.sleep(backoff)
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Start one call per idle product with pending levels, while slots are free."""
+        """Start one call per idle product with pending levels, while slots are free; levels
+        of shops still waiting after a failure stay pending (a wake-up is scheduled)."""
         groups: dict[tuple[str, str], list[StockLevel]] = {}
+        now = self._timer.now()
+        waiting_until: float | None = None
         for level in self._pending.values():
             key = (level.ref.shop_id, level.ref.product_id)
             if key in self._busy:
+                continue
+            streak = self._streaks.peek(level.ref.shop_id)
+            if streak is not None and streak.retry_at > now:
+                if waiting_until is None or streak.retry_at < waiting_until:
+                    waiting_until = streak.retry_at
                 continue
             if level.sku not in self._forced and self._sent.peek(level.sku) == self._quantity(
                 level
@@ -176,6 +200,17 @@ class StockSync(Actor[StockSyncMsg]):
         # Unchanged levels with nothing to send are done.
         for sku in [s for s, lv in self._pending.items() if self._settled(lv)]:
             del self._pending[sku]
+        if waiting_until is not None and not self._wake_pending:
+            self._wake_pending = True
+            self.start_daemon(self._wake_after, waiting_until - now)
+
+    async def _wake_after(self, delay_s: float) -> None:
+        """Wake the flush loop once a waiting shop may be called again."""
+        try:
+            await self._timer.sleep(delay_s)
+        finally:
+            self._wake_pending = False
+        self._wake.set()
 
     def _settled(self, level: StockLevel) -> bool:
         return (
@@ -199,13 +234,14 @@ class StockSync(Actor[StockSyncMsg]):
         try:
             result = await self._tiktok.update_inventory(shop_id, product_id, skus, idempotent=True)
         except (AdapterError, CircuitOpen) as exc:
-            self._retry_at = self._timer.now() + self._retry_s
-            log.warning("stock sync: product %s not updated: %s", product_id, exc)
-            self._on_push("failed", len(levels))
+            parked = self._failed(shop_id, product_id, exc)
+            self._on_push("parked" if parked else "failed", len(levels))
             for level in levels:  # put back unless a newer level arrived meanwhile
                 if level.sku not in self._pending:
                     self._pending[level.sku] = level
         else:
+            if self._streaks.pop(shop_id) is not None:
+                log.info("stock sync: shop %s accepts updates again", shop_id)
             refused = {error.sku_id for error in result.errors}
             for error in result.errors:
                 log.warning("stock sync: TikTok refused sku %s: %s", error.sku_id, error.message)
@@ -218,6 +254,34 @@ class StockSync(Actor[StockSyncMsg]):
             self._busy.discard(key)
             self._slots.release()
         self._wake.set()
+
+    def _failed(self, shop_id: str, product_id: str, exc: BaseException) -> bool:
+        """Record a failed call of ``shop_id``; whether the shop is parked (not retryable)."""
+        retryable = bool(getattr(exc, "retryable", False))
+        streak = self._streaks.peek(shop_id)
+        failures = 1 if streak is None else streak.failures + 1
+        if retryable:
+            wait = min(self._retry_s * 2 ** min(failures - 1, 30), self._retry_max_s)
+        else:
+            wait = self._retry_max_s
+        self._streaks.put(shop_id, _Streak(failures=failures, retry_at=self._timer.now() + wait))
+        if retryable:
+            log.warning(
+                "stock sync: product %s of shop %s not updated (retry in %.0f s): %s",
+                product_id,
+                shop_id,
+                wait,
+                exc,
+            )
+        elif failures == 1:
+            log.warning(
+                "stock sync: shop %s refused (%s); parked, retried every %.0f s and logged "
+                "again only once it recovers",
+                shop_id,
+                exc,
+                wait,
+            )
+        return not retryable
 
     async def _resync_loop(self) -> None:
         assert self._list_levels is not None and self._resync_interval_s is not None

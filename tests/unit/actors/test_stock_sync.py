@@ -3,8 +3,10 @@ retries, refusals, clamping and the resync."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from itertools import pairwise
 
 import anyio
 import msgspec
@@ -12,7 +14,7 @@ import pytest
 
 from creatorflow.actors.inventory import TikTokSkuRef
 from creatorflow.actors.stock_sync import Resync, StockLevel, StockSync, StockSyncMsg
-from creatorflow.errors import TikTokUnavailable
+from creatorflow.errors import TikTokAuthError, TikTokUnavailable
 from creatorflow.ports import TikTokItemError, TikTokSkuInventory, TikTokWriteResult
 from creatorflow.runtime import ActorRef, open_actor
 from creatorflow.runtime.testing import FakeClock, wait_all_tasks_blocked
@@ -259,3 +261,77 @@ async def test_every_resync_interval_every_sku_is_pushed_again() -> None:
             await settle(ref)
             assert sorted(tiktok.calls[-2:]) == [("p1", {"id-A": 5}), ("p2", {"id-B": 2})]
             assert len(tiktok.calls) == 1 + 2 * rounds
+
+
+class TwoShops(FakeTikTok):
+    """``shop`` answers; ``orphan`` has no tokens (every call: TikTokAuthError)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.orphan_calls = 0
+
+    async def update_inventory(
+        self,
+        shop_id: str,
+        product_id: str,
+        skus: Sequence[TikTokSkuInventory],
+        *,
+        idempotent: bool = False,
+    ) -> TikTokWriteResult:
+        if shop_id == "orphan":
+            self.orphan_calls += 1
+            if self.fail_orphan:
+                raise TikTokAuthError("no tokens for shop orphan")
+            return TikTokWriteResult(errors=[])
+        return await super().update_inventory(shop_id, product_id, skus, idempotent=idempotent)
+
+    fail_orphan = True
+
+
+def orphan_level(sku: str, n: int) -> StockLevel:
+    ref = TikTokSkuRef(shop_id="orphan", product_id="q", sku_id=f"id-{sku}", warehouse_id="w1")
+    return StockLevel(sku=sku, sellable=n, ref=ref)
+
+
+async def test_a_shop_without_tokens_is_parked_not_retried_every_few_seconds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The report: a shop id with no tokens was retried every 5 s forever (and held back
+    # every other push with the shared retry wait).
+    caplog.set_level(logging.INFO, logger="creatorflow.stock_sync")
+    tiktok, timer = TwoShops(), FakeClock()
+    async with timed_sync(tiktok, timer, debounce_s=0, retry_s=5.0, retry_max_s=300.0) as ref:
+        ref.tell_nowait(orphan_level("X", 3))
+        await settle(ref)
+        assert tiktok.orphan_calls == 1
+        # Another shop's pushes go through at once meanwhile.
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        assert tiktok.calls == [("p1", {"id-A": 5})]
+        for _ in range(60):  # ten minutes in 10 s steps
+            timer.advance(10.0)
+            await settle(ref)
+        assert tiktok.orphan_calls == 3  # at 0, 300 and 600 s: parked, not every 5 s
+        parked_logs = [r for r in caplog.records if "parked" in r.getMessage()]
+        assert len(parked_logs) == 1  # logged once per episode
+        tiktok.fail_orphan = False  # the seller authorized the shop
+        timer.advance(300.0)
+        await settle(ref)
+        assert tiktok.orphan_calls == 4
+        assert any("accepts updates again" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_outage_backs_off_doubling_up_to_the_cap() -> None:
+    tiktok, timer = FakeTikTok(), FakeClock()
+    tiktok.fail = 100
+    async with timed_sync(tiktok, timer, debounce_s=0, retry_s=5.0, retry_max_s=40.0) as ref:
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        times = [0.0]
+        for second in range(1, 200):
+            timer.advance(1.0)
+            await settle(ref)
+            if len(tiktok.calls) > len(times):
+                times.append(float(second))
+    # Waits of 5, 10, 20, then 40 s (the cap), 40 s ...
+    assert [b - a for a, b in pairwise(times)][:6] == [5, 10, 20, 40, 40, 40]
