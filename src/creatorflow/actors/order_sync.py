@@ -325,7 +325,7 @@ class OrderSync(Actor[Process]):
         self._retry_pending = True
         self._retry_round += 1
         # A daemon: a graceful stop cancels the wait (the next start pumps anyway).
-        self.start_daemon(self._kick_after, self._backoff.delay(min(self._retry_round, 30)))
+        self.start_daemon(self._kick_after, self._backoff.delay(min(self._retry_round - 1, 30)))
 
     async def on_start(self) -> None:
         # Rows a previous incarnation left (crash mid-batch) come back through the pump.

@@ -322,8 +322,15 @@ async def test_a_failed_fetch_is_retried_after_the_backoff_on_the_clock(
         await wait_all_tasks_blocked()
         assert r.probe.kicks == []
         assert timer.next_deadline is not None
+        # README: "1 s doubling to 60 s": the first retry waits sync_retry_min_s exactly.
+        assert timer.next_deadline - timer.now() == pytest.approx(0.001)
         timer.advance(timer.next_deadline - timer.now())
         await r.probe.wait_kicks(1)  # the pump re-reads the row
+        r.burst([rec])  # it fails again: the next wait is twice as long
+        await r.settle()
+        await wait_all_tasks_blocked()
+        assert timer.next_deadline is not None
+        assert timer.next_deadline - timer.now() == pytest.approx(2.0)
 
 
 async def test_other_topics_are_processed_without_a_call(
