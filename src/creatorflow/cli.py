@@ -67,6 +67,10 @@ def _setup_logging(config: Config) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if config.log.level != "DEBUG":
+        # One INFO line per outbound HTTP call (every TikTok call) drowns the service's own
+        # log; the TikTok client counts and times its calls in /metrics instead.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _run_async(config: Config, fn: Any, *args: Any) -> Any:
