@@ -13,6 +13,7 @@ from creatorflow.runtime._child import ActorChild, Child, ChildSpec, Restart, St
 from creatorflow.runtime._clock import MonotonicClock, SystemMonotonicClock
 from creatorflow.runtime._keyed import KeyedLru
 from creatorflow.runtime._mailbox import Envelope, Mailbox, MailboxStats, Reply
+from creatorflow.runtime._published import Published
 from creatorflow.runtime._rate_limit import TokenBucket
 from creatorflow.runtime._registry import KeyedRef, Registry
 from creatorflow.runtime._retry import DelayPolicy, ExponentialJitter, retry
@@ -39,6 +40,7 @@ __all__ = [
     "MailboxStats",
     "MonotonicClock",
     "Permit",
+    "Published",
     "Registry",
     "RegistryStats",
     "Reply",

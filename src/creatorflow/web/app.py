@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import anyio
 import msgspec
@@ -56,6 +56,18 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 _READY_TIMEOUT_S = 2.0
 
 
+class ApiPart(Protocol):
+    """A group of ``/api`` routes with its own dispatch (the orders API, the inventory API)."""
+
+    def handles(self, path: str) -> bool:
+        """Whether ``path`` belongs to this group."""
+        ...
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one request whose path :meth:`handles` (404 / 405 for the rest)."""
+        ...
+
+
 class CreatorFlowApp:
     """Raw ASGI app; ``__call__`` dispatches on (method, path)."""
 
@@ -71,8 +83,10 @@ class CreatorFlowApp:
         api_token: str,
         orders: OrdersApi | None = None,
         inventory: InventoryApi | None = None,
-        mounts: dict[str, Handler] | None = None,
+        mounts: Mapping[str, Handler] | None = None,
         authorize: Handler | None = None,
+        api_parts: Sequence[ApiPart] = (),
+        api_routes: Mapping[tuple[str, str], Handler] | None = None,
     ) -> None:
         self._webhooks = webhooks
         self._inbox = inbox
@@ -80,9 +94,12 @@ class CreatorFlowApp:
         self._lifecycle = lifecycle
         self._readiness = readiness
         self._status = status
-        self._orders = orders  # None: the /api/orders routes answer 404
-        self._inventory = inventory  # None: the inventory routes answer 404
-        # Other ASGI apps served under a path prefix (the built-in sandbox TikTok Shop).
+        # Groups of /api routes (orders, inventory …): the first that handles a path serves it.
+        self._parts: tuple[ApiPart, ...] = (
+            *(part for part in (orders, inventory) if part is not None),
+            *api_parts,
+        )
+        # Other ASGI apps served under a path prefix (the built-in sandboxes).
         self._mounts = tuple((mounts or {}).items())
         self._token = api_token.encode() if api_token else b""
         self._routes: dict[tuple[str, str], Handler] = {
@@ -92,8 +109,11 @@ class CreatorFlowApp:
             ("GET", "/metrics"): self._metrics_route,
             ("GET", "/status"): self._status_route,
         }
+        routes = dict(api_routes or {})
         if authorize is not None:
-            self._routes[("POST", "/api/tiktok/authorize")] = self._guarded(authorize)
+            routes[("POST", "/api/tiktok/authorize")] = authorize
+        for route, handler in routes.items():
+            self._routes[route] = self._guarded(handler)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -126,12 +146,10 @@ class CreatorFlowApp:
             if path.startswith(prefix) and method == "GET" and len(path) > len(prefix):
                 await self._webhook_status(path[len(prefix) :], send)
                 return
-            if self._orders is not None and self._orders.handles(path):
-                await self._orders.dispatch(scope, receive, send)
-                return
-            if self._inventory is not None and self._inventory.handles(path):
-                await self._inventory.dispatch(scope, receive, send)
-                return
+            for part in self._parts:
+                if part.handles(path):
+                    await part.dispatch(scope, receive, send)
+                    return
         allowed = sorted({m for (m, p) in self._routes if p == path})
         if allowed:
             if "GET" in allowed:

@@ -37,7 +37,7 @@ Authorize = Callable[[str, str], Awaitable[tuple[TikTokTokens, list[TikTokShop]]
 
 
 class AuthorizeEndpoint:
-    """The route; ``authorize(shop_key, auth_code)`` does the work (see ``tiktok_side.py``)."""
+    """The route; ``authorize(shop_key, auth_code)`` does the work (see ``wiring/tiktok.py``)."""
 
     def __init__(self, authorize: Authorize) -> None:
         self._authorize = authorize

@@ -25,6 +25,7 @@ EXPECTED = [
     "MailboxStats",
     "MonotonicClock",
     "Permit",
+    "Published",
     "Registry",
     "RegistryStats",
     "Reply",

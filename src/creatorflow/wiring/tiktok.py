@@ -1,5 +1,5 @@
-"""Composition of the TikTok edge: the API client, and the built-in sandbox when no real
-TikTok is configured (part of the composition root, like ``app.py``).
+"""The TikTok capability: the API client, and the built-in sandbox when no real TikTok is
+configured (an edge ``app`` opens before the capabilities install), plus its API route.
 
 With ``tiktok.base_url`` empty, ``serve`` runs the sandbox TikTok Shop in-process: it is mounted
 at ``/sandbox/tiktok`` on the service's own server (its admin contract is in the README), the
@@ -33,6 +33,7 @@ from creatorflow.config import Config
 from creatorflow.domain.order import DeliveryType
 from creatorflow.domain.webhook import AppCredentials
 from creatorflow.errors import AdapterError, CircuitOpen
+from creatorflow.metrics import Metrics
 from creatorflow.ports import (
     Clock,
     CursorReader,
@@ -46,6 +47,8 @@ from creatorflow.ports import (
 )
 from creatorflow.runtime import BreakerState, MonotonicClock
 from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig, clock_seed
+from creatorflow.web.tiktok_auth import AuthorizeEndpoint
+from creatorflow.wiring._assembly import Assembly
 
 log = logging.getLogger("creatorflow.tiktok")
 
@@ -265,3 +268,26 @@ async def open_tiktok_side(
             yield side
         finally:
             tg.cancel_scope.cancel()
+
+
+def observers(
+    metrics: Metrics,
+) -> tuple[Callable[[CallObserved], None], Callable[[str, BreakerState], None]]:
+    """The client's call and breaker observers, feeding ``metrics``."""
+
+    def on_call(call: CallObserved) -> None:
+        metrics.tiktok_calls.labels(call.api, call.outcome).inc()
+        metrics.tiktok_latency.observe(call.latency_s)
+
+    def on_breaker(name: str, state: BreakerState) -> None:
+        metrics.breaker_state.labels(name).set(int(state))
+
+    return on_call, on_breaker
+
+
+def install(asm: Assembly) -> None:
+    """Mount the built-in sandbox (when there is one) and ``POST /api/tiktok/authorize``."""
+    tiktok = asm.tiktok
+    if tiktok.sandbox is not None:
+        asm.mounts[PREFIX] = tiktok.sandbox
+    asm.api_routes[("POST", "/api/tiktok/authorize")] = AuthorizeEndpoint(tiktok.authorize)
