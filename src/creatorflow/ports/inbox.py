@@ -6,6 +6,8 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from creatorflow.ports._write import WriteOp
+
 # --------------------------------------------------------------------------- inbox records
 
 
@@ -45,13 +47,13 @@ class InboxCursor(msgspec.Struct, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------- write operations
 
 
-class InsertInbox(msgspec.Struct, frozen=True, kw_only=True, tag="insert_inbox"):
+class InsertInbox(WriteOp, frozen=True, kw_only=True, tag="insert_inbox"):
     """Insert a webhook unless its notification id is already there. Result: ``True`` if new."""
 
     record: InboxRecord
 
 
-class MarkInboxProcessed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_processed"):
+class MarkInboxProcessed(WriteOp, frozen=True, kw_only=True, tag="mark_inbox_processed"):
     """Mark a webhook processed (``attempts`` + 1, ``processed_at_ms`` set). Result: ``None``.
 
     Idempotent: ``processed`` is terminal, so marking it again changes nothing (the first
@@ -63,7 +65,7 @@ class MarkInboxProcessed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_in
     processed_at_ms: int
 
 
-class MarkInboxFailed(msgspec.Struct, frozen=True, kw_only=True, tag="mark_inbox_failed"):
+class MarkInboxFailed(WriteOp, frozen=True, kw_only=True, tag="mark_inbox_failed"):
     """Record a failed attempt (``attempts`` + 1, ``last_error``); ``dead`` parks it for good.
 
     Result: ``None``. A ``processed`` row is left alone (a late failure report does not undo a

@@ -7,6 +7,8 @@ from typing import Final, Literal, Protocol
 
 import msgspec
 
+from creatorflow.ports._write import WriteOp
+
 # --------------------------------------------------------------------------- inventory
 #
 # Stock per seller SKU (DESIGN §3, §6.4, §8). Each SKU has exactly one writer (its actor), so the
@@ -80,7 +82,7 @@ class PurchaseOrderRow(msgspec.Struct, frozen=True, kw_only=True):
     detail: bytes = b"{}"
 
 
-class UpsertSku(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_sku"):
+class UpsertSku(WriteOp, frozen=True, kw_only=True, tag="upsert_sku"):
     """Insert the SKU or replace every field of it. Result: ``True`` if new."""
 
     sku: str
@@ -94,7 +96,7 @@ class UpsertSku(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_sku"):
     updated_at_ms: int
 
 
-class PutReservation(msgspec.Struct, frozen=True, kw_only=True, tag="put_reservation"):
+class PutReservation(WriteOp, frozen=True, kw_only=True, tag="put_reservation"):
     """Insert or replace the reservation of ``(order_id, sku)``. Result: ``True`` if new.
 
     On replace, ``created_at_ms`` of the stored row is kept.
@@ -109,7 +111,7 @@ class PutReservation(msgspec.Struct, frozen=True, kw_only=True, tag="put_reserva
     updated_at_ms: int
 
 
-class AppendStockEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_stock_event"):
+class AppendStockEvent(WriteOp, frozen=True, kw_only=True, tag="append_stock_event"):
     """Append to a SKU's journal. Result: the ``seq`` assigned (``int``, from 1).
 
     Numbered like :class:`AppendOrderEvent` (one more than the SKU's last, in op order, never
@@ -127,7 +129,7 @@ class AppendStockEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_st
     reason: str = ""
 
 
-class UpsertPurchaseOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_purchase_order"):
+class UpsertPurchaseOrder(WriteOp, frozen=True, kw_only=True, tag="upsert_purchase_order"):
     """Insert the purchase order or replace it (``created_at_ms`` kept). Result: ``True`` if new."""
 
     po_id: str
@@ -160,7 +162,7 @@ class AdjustmentKeyRow(msgspec.Struct, frozen=True, kw_only=True):
 MAX_ADJUSTMENT_KEY_CHARS: Final = 255
 
 
-class PutAdjustmentKey(msgspec.Struct, frozen=True, kw_only=True, tag="put_adjustment_key"):
+class PutAdjustmentKey(WriteOp, frozen=True, kw_only=True, tag="put_adjustment_key"):
     """Record the key of an adjustment, in the same ``apply`` as the adjustment's own ops.
 
     Result: ``True`` if new, ``False`` when it replaced a stored row of the same ``(sku, key)``
@@ -179,7 +181,7 @@ class PutAdjustmentKey(msgspec.Struct, frozen=True, kw_only=True, tag="put_adjus
     expires_at_ms: int
 
 
-class DeleteAdjustmentKeys(msgspec.Struct, frozen=True, kw_only=True, tag="delete_adjustment_keys"):
+class DeleteAdjustmentKeys(WriteOp, frozen=True, kw_only=True, tag="delete_adjustment_keys"):
     """Forget up to ``limit`` (>= 1) keys of ``sku`` expired at ``now_ms`` (``expires_at_ms <=
     now_ms``), soonest expiry first. Result: the number deleted (``int``)."""
 

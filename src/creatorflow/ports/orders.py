@@ -6,6 +6,8 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from creatorflow.ports._write import WriteOp
+
 # --------------------------------------------------------------------------- orders and outbox
 #
 # The durable state of order processing (DESIGN §3, §4): orders, their journal, the event outbox,
@@ -58,7 +60,7 @@ class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     last_error: str | None
 
 
-class UpsertOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_order"):
+class UpsertOrder(WriteOp, frozen=True, kw_only=True, tag="upsert_order"):
     """Insert the order, or replace every field of the stored one. Result: ``True`` if new.
 
     Last write wins: the store does not compare ``tiktok_update_time`` (the order's owner
@@ -77,7 +79,7 @@ class UpsertOrder(msgspec.Struct, frozen=True, kw_only=True, tag="upsert_order")
     doc: bytes
 
 
-class AppendOrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_order_event"):
+class AppendOrderEvent(WriteOp, frozen=True, kw_only=True, tag="append_order_event"):
     """Append an entry to an order's journal. Result: the ``seq`` assigned (``int``, from 1).
 
     The store assigns ``seq`` in the same transaction: one more than the order's last one, so
@@ -94,7 +96,7 @@ class AppendOrderEvent(msgspec.Struct, frozen=True, kw_only=True, tag="append_or
     detail: bytes
 
 
-class AppendOutbox(msgspec.Struct, frozen=True, kw_only=True, tag="append_outbox"):
+class AppendOutbox(WriteOp, frozen=True, kw_only=True, tag="append_outbox"):
     """Queue an event for delivery (state ``pending``, due at ``created_at_ms``).
 
     Result: ``True`` if new; ``False`` when ``event_id`` is already there (the stored event is
@@ -108,7 +110,7 @@ class AppendOutbox(msgspec.Struct, frozen=True, kw_only=True, tag="append_outbox
     created_at_ms: int
 
 
-class SetCursor(msgspec.Struct, frozen=True, kw_only=True, tag="set_cursor"):
+class SetCursor(WriteOp, frozen=True, kw_only=True, tag="set_cursor"):
     """Set the named cursor to ``value`` (created if missing; last write wins). Result: ``None``."""
 
     name: str
@@ -116,7 +118,7 @@ class SetCursor(msgspec.Struct, frozen=True, kw_only=True, tag="set_cursor"):
     updated_at_ms: int
 
 
-class SaveTokens(msgspec.Struct, frozen=True, kw_only=True, tag="save_tokens"):
+class SaveTokens(WriteOp, frozen=True, kw_only=True, tag="save_tokens"):
     """Replace a shop's token document (both tokens in one ``doc``). Result: ``None``."""
 
     shop_key: str

@@ -9,26 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from creatorflow.ports.inbox import InboxReader, InsertInbox, MarkInboxFailed, MarkInboxProcessed
+from creatorflow.ports._write import WriteOp as WriteOp
+from creatorflow.ports._write import WriteResult as WriteResult
+from creatorflow.ports.inbox import InboxReader
 from creatorflow.ports.inventory import (
-    AppendStockEvent,
-    DeleteAdjustmentKeys,
     InventoryReader,
-    PutAdjustmentKey,
-    PutReservation,
-    UpsertPurchaseOrder,
-    UpsertSku,
 )
 from creatorflow.ports.orders import (
-    AppendOrderEvent,
-    AppendOutbox,
     CursorReader,
     OrderReader,
     OutboxClaimer,
-    SaveTokens,
-    SetCursor,
     TokenReader,
-    UpsertOrder,
 )
 
 # --------------------------------------------------------------------------- store ports
@@ -102,25 +93,6 @@ class LeaderElection(Protocol):
 
 
 # --------------------------------------------------------------------------- the whole store
-
-WriteOp = (
-    InsertInbox
-    | MarkInboxProcessed
-    | MarkInboxFailed
-    | UpsertOrder
-    | AppendOrderEvent
-    | AppendOutbox
-    | SetCursor
-    | SaveTokens
-    | UpsertSku
-    | PutReservation
-    | AppendStockEvent
-    | UpsertPurchaseOrder
-    | PutAdjustmentKey
-    | DeleteAdjustmentKeys
-)
-#: ``True``/``False`` (inserts and upserts: new or not), ``int`` (a journal seq) or ``None``.
-WriteResult = bool | int | None
 
 
 class Store(

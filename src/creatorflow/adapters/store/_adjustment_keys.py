@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._inventory_rows import dialect
 from creatorflow.errors import StoreError
 from creatorflow.ports import AdjustmentKeyRow, DeleteAdjustmentKeys, PutAdjustmentKey
@@ -147,3 +148,18 @@ async def pg_delete_run(conn: Any, run: list[DeleteAdjustmentKeys]) -> list[int]
         status: str = await conn.execute(PG_DELETE, op.sku, op.sku, op.now_ms, op.limit)
         counts.append(int(status.rsplit(" ", 1)[-1]))  # "DELETE n"
     return counts
+
+
+# --------------------------------------------------------------------------- appliers
+
+
+def _sku_key(op: PutAdjustmentKey | DeleteAdjustmentKeys) -> tuple[str, str]:
+    # One key for all of a SKU's keys: a delete touches rows it names by expiry only.
+    return ("adjustment_keys", op.sku)
+
+
+registry.sqlite_answering(PutAdjustmentKey, sqlite_put)
+registry.sqlite_answering(DeleteAdjustmentKeys, sqlite_delete)
+# Both refuse after their statement ran (a live key, a bad lifetime): checked_after.
+registry.postgres(DeleteAdjustmentKeys, rank=320, key=_sku_key, run=pg_delete_run)
+registry.postgres(PutAdjustmentKey, rank=330, key=_sku_key, run=pg_put_run, checked_after=True)

@@ -2,7 +2,8 @@
 
 ``apply`` promises that ops apply in order, each seeing the ones before it. Executing them one
 statement per op would cost a round trip each, so the batch is cut into **segments** and each
-segment runs as one statement per kind of op present, in a fixed kind order::
+segment runs as one statement per kind of op present, in a fixed kind order (each kind's
+``rank`` in ``_registry.POSTGRES``, registered by its capability's module)::
 
     InsertInbox, MarkInboxProcessed, MarkInboxFailed, UpsertOrder, AppendOrderEvent,
     AppendOutbox, SetCursor, SaveTokens, UpsertSku, PutReservation, AppendStockEvent,
@@ -40,101 +41,28 @@ one-owner-per-order (and per-SKU) rule of the actors avoids. Postgres would then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Never, cast
+from typing import Any
 
-from creatorflow.adapters.store._adjustment_keys import pg_delete_run, pg_put_run
-from creatorflow.adapters.store._pg_inventory import (
-    append_stock_events,
-    put_reservations,
-    upsert_purchase_orders,
-    upsert_skus,
+# Imported for their appliers (each module registers how its ops are applied).
+from creatorflow.adapters.store import (  # noqa: F401
+    _adjustment_keys,
+    _pg_inventory,
+    _pg_orders,
+    _pg_sql,
 )
-from creatorflow.adapters.store._pg_orders import (
-    append_events,
-    append_outbox,
-    save_tokens,
-    set_cursors,
-    upsert_orders,
-)
-from creatorflow.adapters.store._pg_sql import failed_run, insert_run, processed_run
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.errors import StoreError
-from creatorflow.ports import (
-    AppendOrderEvent,
-    AppendOutbox,
-    AppendStockEvent,
-    DeleteAdjustmentKeys,
-    InsertInbox,
-    MarkInboxFailed,
-    MarkInboxProcessed,
-    PutAdjustmentKey,
-    PutReservation,
-    SaveTokens,
-    SetCursor,
-    UpsertOrder,
-    UpsertPurchaseOrder,
-    UpsertSku,
-    WriteOp,
-    WriteResult,
-)
-
-#: Kinds in the order a segment runs them.
-_KINDS: tuple[type[WriteOp], ...] = (
-    InsertInbox,
-    MarkInboxProcessed,
-    MarkInboxFailed,
-    UpsertOrder,
-    AppendOrderEvent,
-    AppendOutbox,
-    SetCursor,
-    SaveTokens,
-    UpsertSku,
-    PutReservation,
-    AppendStockEvent,
-    UpsertPurchaseOrder,
-    DeleteAdjustmentKeys,
-    PutAdjustmentKey,
-)
-_RANK = {kind: rank for rank, kind in enumerate(_KINDS)}
-#: Kinds whose run refuses (StoreError) after its statement ran.
-_CHECKED_AFTER = frozenset({_RANK[AppendOrderEvent], _RANK[PutAdjustmentKey]})
+from creatorflow.ports import WriteOp, WriteResult
 
 #: A segment: per kind rank, the (position in the batch, op) pairs of that kind, in op order.
 Segment = dict[int, list[tuple[int, WriteOp]]]
 
 
-def _unsupported(op: Never) -> Never:
-    # Typed ``Never`` so mypy proves the matches below cover WriteOp.
-    raise StoreError(f"unsupported write op: {type(op).__name__}")
-
-
-def _key(op: WriteOp) -> tuple[str, str]:
-    """The row an op touches; ops on different keys commute."""
-    match op:
-        case InsertInbox(record=record):
-            return ("inbox", record.notification_id)
-        case MarkInboxProcessed(notification_id=nid) | MarkInboxFailed(notification_id=nid):
-            return ("inbox", nid)
-        case UpsertOrder(order_id=oid) | AppendOrderEvent(order_id=oid):
-            return ("order", oid)
-        case AppendOutbox(event_id=eid):
-            return ("outbox", eid)
-        case SetCursor(name=name):
-            return ("cursor", name)
-        case SaveTokens(shop_key=shop_key):
-            return ("tokens", shop_key)
-        case UpsertSku(sku=sku):
-            return ("sku", sku)
-        case PutReservation(order_id=oid, sku=sku):
-            return ("reservation", f"{oid}\x00{sku}")
-        case AppendStockEvent(sku=sku):
-            return ("stock", sku)
-        case UpsertPurchaseOrder(po_id=po_id):
-            return ("po", po_id)
-        case PutAdjustmentKey(sku=sku) | DeleteAdjustmentKeys(sku=sku):
-            # One key for all of a SKU's keys: a delete touches rows it names by expiry only.
-            return ("adjustment_keys", sku)
-        case _:
-            _unsupported(op)
+def _applier(op: WriteOp) -> registry.PgApplier:
+    applier = registry.POSTGRES.get(type(op))
+    if applier is None:
+        raise StoreError(f"unsupported write op: {type(op).__name__}")
+    return applier
 
 
 def segments(ops: Sequence[WriteOp]) -> list[Segment]:
@@ -142,10 +70,8 @@ def segments(ops: Sequence[WriteOp]) -> list[Segment]:
     cut: list[Segment] = []
     touched: dict[tuple[str, str], int] = {}  # key -> highest kind rank touching it in cut[-1]
     for position, op in enumerate(ops):
-        rank = _RANK.get(type(op))
-        if rank is None:
-            _unsupported(cast(Never, op))
-        key = _key(op)
+        applier = _applier(op)
+        rank, key = applier.rank, applier.key(op)
         if not cut or touched.get(key, -1) > rank:
             cut.append({})
             touched = {}
@@ -154,46 +80,14 @@ def segments(ops: Sequence[WriteOp]) -> list[Segment]:
     return cut
 
 
-async def _apply_run(conn: Any, run: list[WriteOp]) -> Sequence[WriteResult]:
-    match run[0]:
-        case InsertInbox():
-            return await insert_run(conn, cast(list[InsertInbox], run))
-        case MarkInboxProcessed():
-            await processed_run(conn, cast(list[MarkInboxProcessed], run))
-        case MarkInboxFailed():
-            await failed_run(conn, cast(list[MarkInboxFailed], run))
-        case UpsertOrder():
-            return await upsert_orders(conn, cast(list[UpsertOrder], run))
-        case AppendOrderEvent():
-            return await append_events(conn, cast(list[AppendOrderEvent], run))
-        case AppendOutbox():
-            return await append_outbox(conn, cast(list[AppendOutbox], run))
-        case SetCursor():
-            await set_cursors(conn, cast(list[SetCursor], run))
-        case SaveTokens():
-            await save_tokens(conn, cast(list[SaveTokens], run))
-        case UpsertSku():
-            return await upsert_skus(conn, cast(list[UpsertSku], run))
-        case PutReservation():
-            return await put_reservations(conn, cast(list[PutReservation], run))
-        case AppendStockEvent():
-            return await append_stock_events(conn, cast(list[AppendStockEvent], run))
-        case UpsertPurchaseOrder():
-            return await upsert_purchase_orders(conn, cast(list[UpsertPurchaseOrder], run))
-        case DeleteAdjustmentKeys():
-            return await pg_delete_run(conn, cast(list[DeleteAdjustmentKeys], run))
-        case PutAdjustmentKey():
-            return await pg_put_run(conn, cast(list[PutAdjustmentKey], run))
-        case _:
-            _unsupported(run[0])
-    return [None] * len(run)
-
-
 async def _apply_segments(conn: Any, cut: list[Segment], results: list[WriteResult]) -> None:
     for segment in cut:
         for rank in sorted(segment):
             pairs = segment[rank]
-            answers = await _apply_run(conn, [op for _, op in pairs])
+            run = [op for _, op in pairs]
+            answers = await _applier(run[0]).run(conn, run)
+            if answers is None:
+                continue
             for (position, _), answer in zip(pairs, answers, strict=True):
                 results[position] = answer
 
@@ -202,13 +96,17 @@ async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
     """Apply ``ops`` atomically on ``conn`` (an asyncpg connection); results in op order.
 
     On any error nothing is applied and the error (asyncpg's, or StoreError for an op refused
-    by the store itself) propagates.
+    by the store itself or with no applier) propagates.
     """
     cut = segments(ops)
     results: list[WriteResult] = [None] * len(ops)
-    # AppendOrderEvent checks its orders, PutAdjustmentKey its keys, after their statement ran:
-    # they need a transaction to roll back even alone.
-    alone = len(cut) == 1 and len(cut[0]) == 1 and not cut[0].keys() & _CHECKED_AFTER
+    # Kinds checked after their statement ran (an order's events, adjustment keys) need a
+    # transaction to roll back even alone.
+    alone = (
+        len(cut) == 1
+        and len(cut[0]) == 1
+        and not _applier(next(iter(cut[0].values()))[0][1]).checked_after
+    )
     if alone:
         await _apply_segments(conn, cut, results)
     else:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
 from creatorflow.adapters.store import _inventory_rows as rows
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._pg_reads import PgOrderSide, check_limit
 from creatorflow.ports import (
     AdjustmentKeyRow,
@@ -335,3 +336,21 @@ class PgInventorySide(PgOrderSide):
             return [convert(row) for row in await conn.fetch(sql, *params)]
 
         return await self._call(read, what, idempotent=True)
+
+
+# --------------------------------------------------------------------------- appliers
+
+registry.postgres(UpsertSku, rank=300, key=lambda op: ("sku", op.sku), run=upsert_skus)
+registry.postgres(
+    PutReservation,
+    rank=305,
+    key=lambda op: ("reservation", f"{op.order_id}\x00{op.sku}"),
+    run=put_reservations,
+)
+# A SKU's journal is a key of its own, apart from its row (see _pg_apply).
+registry.postgres(
+    AppendStockEvent, rank=310, key=lambda op: ("stock", op.sku), run=append_stock_events
+)
+registry.postgres(
+    UpsertPurchaseOrder, rank=315, key=lambda op: ("po", op.po_id), run=upsert_purchase_orders
+)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.errors import StoreError
 from creatorflow.ports import AppendOrderEvent, AppendOutbox, SaveTokens, SetCursor, UpsertOrder
 
@@ -163,3 +164,18 @@ async def save_tokens(conn: Any, run: list[SaveTokens]) -> None:
     """Save a run of token documents (the last op of a shop wins, as if applied in order)."""
     last = {op.shop_key: (op.shop_key, op.doc, op.updated_at_ms) for op in run}
     await conn.execute(SAVE_TOKENS, *_columns(sorted(last.values()), 3))
+
+
+# --------------------------------------------------------------------------- appliers
+
+registry.postgres(UpsertOrder, rank=200, key=lambda op: ("order", op.order_id), run=upsert_orders)
+registry.postgres(
+    AppendOrderEvent,
+    rank=210,
+    key=lambda op: ("order", op.order_id),
+    run=append_events,
+    checked_after=True,  # refuses events of unknown orders after its statement ran
+)
+registry.postgres(AppendOutbox, rank=220, key=lambda op: ("outbox", op.event_id), run=append_outbox)
+registry.postgres(SetCursor, rank=230, key=lambda op: ("cursor", op.name), run=set_cursors)
+registry.postgres(SaveTokens, rank=240, key=lambda op: ("tokens", op.shop_key), run=save_tokens)

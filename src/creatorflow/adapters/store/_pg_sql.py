@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.ports import (
     InboxRecord,
     InboxState,
@@ -171,3 +172,16 @@ def to_record(row: Any) -> InboxRecord:
     return InboxRecord(
         notification_id=row[0], type=row[1], shop_id=row[2], received_at_ms=row[3], body=row[4]
     )
+
+
+# --------------------------------------------------------------------------- appliers
+
+
+def _inbox_key(op: InsertInbox | MarkInboxProcessed | MarkInboxFailed) -> tuple[str, str]:
+    nid = op.record.notification_id if isinstance(op, InsertInbox) else op.notification_id
+    return ("inbox", nid)
+
+
+registry.postgres(InsertInbox, rank=100, key=_inbox_key, run=insert_run)
+registry.postgres(MarkInboxProcessed, rank=110, key=_inbox_key, run=processed_run)
+registry.postgres(MarkInboxFailed, rank=120, key=_inbox_key, run=failed_run)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
 from creatorflow.adapters.store import _inventory_rows as rows
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._sqlite_reads import SqliteOrderSide, check_limit
 from creatorflow.ports import (
     AdjustmentKeyRow,
@@ -302,3 +303,11 @@ class SqliteInventorySide(SqliteOrderSide):
             return [rows.to_purchase_order(row) for row in found]
 
         return await self._reader.run(read, "purchase_orders")
+
+
+# --------------------------------------------------------------------------- appliers
+
+registry.sqlite_answering(UpsertSku, upsert_sku)
+registry.sqlite_answering(PutReservation, put_reservation)
+registry.sqlite_answering(AppendStockEvent, append_stock_event)
+registry.sqlite_answering(UpsertPurchaseOrder, upsert_purchase_order)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._migrate import rollback_quietly
 from creatorflow.adapters.store._rows import (
     EVENT_COLUMNS,
@@ -22,7 +23,14 @@ from creatorflow.adapters.store._rows import (
     to_outbox,
 )
 from creatorflow.errors import StoreError
-from creatorflow.ports import AppendOrderEvent, AppendOutbox, OutboxRow, UpsertOrder
+from creatorflow.ports import (
+    AppendOrderEvent,
+    AppendOutbox,
+    OutboxRow,
+    SaveTokens,
+    SetCursor,
+    UpsertOrder,
+)
 
 INSERT_ORDER = f"""
 INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -145,3 +153,12 @@ def claim_outbox(
         rollback_quietly(conn)
         raise
     return claimed
+
+
+# --------------------------------------------------------------------------- appliers
+
+registry.sqlite_answering(UpsertOrder, upsert_order)
+registry.sqlite_answering(AppendOrderEvent, append_event)
+registry.sqlite_answering(AppendOutbox, append_outbox)
+registry.sqlite_batched(SetCursor, SET_CURSOR, lambda op: (op.name, op.value, op.updated_at_ms))
+registry.sqlite_batched(SaveTokens, SAVE_TOKENS, lambda op: (op.shop_key, op.doc, op.updated_at_ms))

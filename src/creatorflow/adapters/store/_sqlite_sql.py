@@ -9,42 +9,24 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, Never, cast
+from typing import Any, cast
 
-from creatorflow.adapters.store import _adjustment_keys as adjustment_keys
+# Imported for their appliers (each module registers how its ops are applied).
+from creatorflow.adapters.store import (  # noqa: F401
+    _adjustment_keys,
+    _sqlite_inventory,
+    _sqlite_orders,
+)
+from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._migrate import rollback_quietly
-from creatorflow.adapters.store._sqlite_inventory import (
-    append_stock_event,
-    put_reservation,
-    upsert_purchase_order,
-    upsert_sku,
-)
-from creatorflow.adapters.store._sqlite_orders import (
-    SAVE_TOKENS,
-    SET_CURSOR,
-    append_event,
-    append_outbox,
-    upsert_order,
-)
 from creatorflow.errors import StoreError
 from creatorflow.ports import (
-    AppendOrderEvent,
-    AppendOutbox,
-    AppendStockEvent,
-    DeleteAdjustmentKeys,
     InboxRecord,
     InboxState,
     InboxStatus,
     InsertInbox,
     MarkInboxFailed,
     MarkInboxProcessed,
-    PutAdjustmentKey,
-    PutReservation,
-    SaveTokens,
-    SetCursor,
-    UpsertOrder,
-    UpsertPurchaseOrder,
-    UpsertSku,
     WriteOp,
     WriteResult,
 )
@@ -89,23 +71,18 @@ ORDER BY received_at_ms, notification_id LIMIT ?
 """
 
 
-def _unsupported(op: Never) -> Never:
-    # Typed ``Never`` so mypy proves the match below covers WriteOp; at run time a foreign
-    # object is the caller's bug, reported as a refused op rather than a crash of the writer.
-    raise StoreError(f"unsupported write op: {type(op).__name__}")
-
-
 def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteResult]:
     """Apply ``ops`` in one ``BEGIN IMMEDIATE … COMMIT``; results in the order of ``ops``.
 
-    Inserts, upserts and journal appends run one ``execute`` (or two) each, because each needs
-    its own answer ("new or duplicate", the seq; a duplicate earlier in the same batch makes a
-    later one ``False``). Adjacent ops of the same kind with no answer (inbox marks, cursors,
-    tokens) go through one ``executemany``. Measured at 1000 inserts per batch,
-    an ``executemany`` plus a pre-``SELECT`` of existing ids saved about 9 % and cost more below
-    100 per batch, so inserts stay simple.
+    Each op is applied by its registered applier (``_registry.SQLITE``). Inserts, upserts and
+    journal appends run one ``execute`` (or two) each, because each needs its own answer ("new
+    or duplicate", the seq; a duplicate earlier in the same batch makes a later one ``False``).
+    Adjacent ops of the same kind with no answer (inbox marks, cursors, tokens) go through one
+    ``executemany``. Measured at 1000 inserts per batch, an ``executemany`` plus a pre-``SELECT``
+    of existing ids saved about 9 % and cost more below 100 per batch, so inserts stay simple.
 
-    On any error the whole transaction is rolled back and the error propagates.
+    On any error the whole transaction is rolled back and the error propagates; an op with no
+    applier is refused (StoreError), never a crash of the writer.
     """
     results: list[WriteResult] = []
     batch_sql = ""
@@ -118,61 +95,24 @@ def apply_ops(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> list[WriteRes
             batch_rows.clear()
         batch_sql = ""
 
-    def queue(sql: str, row: tuple[Any, ...]) -> None:
-        nonlocal batch_sql
-        if sql != batch_sql:
-            flush()
-            batch_sql = sql
-        batch_rows.append(row)
-        results.append(None)
-
     if conn.in_transaction:  # never expected; a leftover transaction must not absorb ours
         rollback_quietly(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for op in ops:
-            match op:
-                case InsertInbox(record=r):
-                    flush()
-                    row = (r.notification_id, r.type, r.shop_id, r.received_at_ms, r.body)
-                    results.append(conn.execute(INSERT_INBOX, row).rowcount == 1)
-                case MarkInboxProcessed(notification_id=nid, processed_at_ms=at):
-                    queue(MARK_PROCESSED, (at, nid))
-                case MarkInboxFailed(notification_id=nid, error=error, dead=dead):
-                    queue(MARK_FAILED, (error, dead, nid))
-                case UpsertOrder():
-                    flush()
-                    results.append(upsert_order(conn, op))
-                case AppendOrderEvent():
-                    flush()
-                    results.append(append_event(conn, op))
-                case AppendOutbox():
-                    flush()
-                    results.append(append_outbox(conn, op))
-                case SetCursor(name=name, value=value, updated_at_ms=at):
-                    queue(SET_CURSOR, (name, value, at))
-                case SaveTokens(shop_key=key, doc=doc, updated_at_ms=at):
-                    queue(SAVE_TOKENS, (key, doc, at))
-                case UpsertSku():
-                    flush()
-                    results.append(upsert_sku(conn, op))
-                case PutReservation():
-                    flush()
-                    results.append(put_reservation(conn, op))
-                case AppendStockEvent():
-                    flush()
-                    results.append(append_stock_event(conn, op))
-                case UpsertPurchaseOrder():
-                    flush()
-                    results.append(upsert_purchase_order(conn, op))
-                case PutAdjustmentKey():
-                    flush()
-                    results.append(adjustment_keys.sqlite_put(conn, op))
-                case DeleteAdjustmentKeys():
-                    flush()
-                    results.append(adjustment_keys.sqlite_delete(conn, op))
-                case _:
-                    _unsupported(op)
+            applier = registry.SQLITE.get(type(op))
+            if applier is None:
+                raise StoreError(f"unsupported write op: {type(op).__name__}")
+            if applier.run is not None:
+                flush()
+                results.append(applier.run(conn, op))
+                continue
+            assert applier.row is not None
+            if applier.sql != batch_sql:
+                flush()
+                batch_sql = applier.sql
+            batch_rows.append(applier.row(op))
+            results.append(None)
         flush()
         conn.execute("COMMIT")
     except BaseException:
@@ -202,3 +142,29 @@ def to_record(row: tuple[Any, ...]) -> InboxRecord:
     return InboxRecord(
         notification_id=nid, type=type_, shop_id=shop, received_at_ms=received, body=body
     )
+
+
+# --------------------------------------------------------------------------- appliers
+
+registry.sqlite_answering(
+    InsertInbox,
+    lambda conn, op: (
+        conn.execute(
+            INSERT_INBOX,
+            (
+                op.record.notification_id,
+                op.record.type,
+                op.record.shop_id,
+                op.record.received_at_ms,
+                op.record.body,
+            ),
+        ).rowcount
+        == 1
+    ),
+)
+registry.sqlite_batched(
+    MarkInboxProcessed, MARK_PROCESSED, lambda op: (op.processed_at_ms, op.notification_id)
+)
+registry.sqlite_batched(
+    MarkInboxFailed, MARK_FAILED, lambda op: (op.error, op.dead, op.notification_id)
+)
