@@ -38,7 +38,6 @@ wall ``clock``.
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
@@ -219,6 +218,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
         self._failed_cap = queue_capacity
         self._step_retry_s = step_retry_s
         self._requeue_after: dict[OrderState, str | None] = {}
+        self._event_seq = clock.now_ms()  # outbox event ids (see _outbox)
         self._drained = anyio.Event()
 
     async def on_start(self) -> None:
@@ -574,11 +574,15 @@ class OrderScheduler(Actor[SchedulerMsg]):
             )
         return ops
 
-    @staticmethod
-    def _outbox(topic: str, order_id: str, state: OrderState, status: str, now_ms: int) -> WriteOp:
+    def _outbox(
+        self, topic: str, order_id: str, state: OrderState, status: str, now_ms: int
+    ) -> WriteOp:
         payload = {"order_id": order_id, "state": str(state), "tiktok_status": status}
+        # Unique without a random part: the injected clock, and this actor's counter (seeded
+        # from the clock at start, so a restart does not reuse a number within the same ms).
+        self._event_seq += 1
         return AppendOutbox(
-            event_id=f"{topic}:{order_id}:{now_ms}:{time.monotonic_ns()}",
+            event_id=f"{topic}:{order_id}:{now_ms}:{self._event_seq}",
             topic=topic,
             key=order_id,
             payload=_ENCODE(payload),

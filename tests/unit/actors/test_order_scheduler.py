@@ -285,3 +285,18 @@ async def test_a_repeat_buyer_scores_higher(tmp_path: Path, anyio_backend: Any) 
         later = snapshot(id="o-3", user_id="solo", delivery_option_id="x", update_time=1700000900)
         await ref.ask(Observe(shop_id="shop", order=later))
         assert "repeat_buyer" not in await reasons(store, "o-3")  # itself is no earlier order
+
+
+async def test_outbox_event_ids_come_from_the_injected_clock(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    # The clock stands still: ids must still differ, and carry the clock's time, not the host's.
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.ask(Observe(shop_id="shop", order=snapshot()))
+        await ref.ask(Command(order_id="576000000000000001", action="hold"))
+        await ref.ask(Command(order_id="576000000000000001", action="release"))
+        await ref.ask(Command(order_id="576000000000000001", action="hold"))
+        rows = await store.claim_outbox(Clock.now, limit=10, lease_ms=1000)
+    ids = [row.event_id for row in rows]
+    assert len(ids) == len(set(ids)) == 4
+    assert all(f":576000000000000001:{Clock.now}:" in event_id for event_id in ids)
