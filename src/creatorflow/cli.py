@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     supplier.add_argument("--api-key", default="", help="default: a sandbox key")
     supplier.add_argument("--lead-time-s", type=float, default=None, help="order to delivery")
     supplier.add_argument("--seed", type=int, default=0)
+    carriers = kinds.add_parser("carriers", parents=[common], help="sandbox carriers (Karrio API)")
+    carriers.add_argument("--host", default="127.0.0.1")
+    carriers.add_argument("--port", type=int, default=8092)
+    carriers.add_argument("--api-key", default="", help="default: a sandbox key")
+    carriers.add_argument("--seed", type=int, default=0)
+    carriers.add_argument("--webhook-url", default="", help="where tracker_updated is posted")
+    carriers.add_argument("--webhook-secret", default="", help="sent as X-Event-Id")
     return parser
 
 
@@ -118,6 +125,8 @@ def _run_sandbox(args: argparse.Namespace, config: Config) -> int:
     """Serve the sandbox TikTok Shop with uvicorn until interrupted (its own process)."""
     if args.sandbox == "supplier":
         return _run_supplier_sandbox(args, config)
+    if args.sandbox == "carriers":
+        return _run_carrier_sandbox(args, config)
     import uvicorn
 
     from creatorflow.sandbox.tiktok import TikTokSandbox, TikTokSandboxConfig
@@ -167,6 +176,34 @@ def _run_supplier_sandbox(args: argparse.Namespace, config: Config) -> int:
         return EXIT_CONFIG
     uvicorn.run(
         SupplierSandbox(sandbox_config),
+        host=args.host,
+        port=args.port,
+        lifespan="on",
+        log_level=config.log.level.lower(),
+    )
+    return 0
+
+
+def _run_carrier_sandbox(args: argparse.Namespace, config: Config) -> int:
+    """Serve the sandbox carriers (Karrio API at ``/v1``) with uvicorn until interrupted."""
+    import uvicorn
+
+    from creatorflow.sandbox.carriers import CarrierSandbox, CarrierSandboxConfig
+
+    fields: dict[str, Any] = {"seed": args.seed, "admin_token": config.api.token}
+    if args.api_key:
+        fields["api_key"] = args.api_key
+    if args.webhook_url:
+        fields["webhook_url"] = args.webhook_url
+    if args.webhook_secret:
+        fields["webhook_secret"] = args.webhook_secret
+    try:
+        sandbox_config = CarrierSandboxConfig(**fields)
+    except ValueError as exc:
+        print(f"creatorflow: sandbox carriers: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    uvicorn.run(
+        CarrierSandbox(sandbox_config),
         host=args.host,
         port=args.port,
         lifespan="on",
