@@ -21,6 +21,7 @@ from creatorflow.adapters.store.sqlite import SQLITE_FILENAME, open_sqlite_store
 from creatorflow.config import Config, masked
 from creatorflow.errors import ConfigError
 from creatorflow.ports import LeaderElection, SchemaMigrator, Store
+from creatorflow.ports.shipments import ShipmentReader
 from creatorflow.runtime import ChildSpec, Restart
 from creatorflow.wiring import keys
 from creatorflow.wiring._assembly import Assembly
@@ -28,7 +29,7 @@ from creatorflow.wiring._assembly import Assembly
 log = logging.getLogger("creatorflow")
 
 
-class AppStore(Store, SchemaMigrator, LeaderElection, Protocol):
+class AppStore(Store, ShipmentReader, SchemaMigrator, LeaderElection, Protocol):
     """What the composition root needs of a store adapter (both adapters are all of these)."""
 
 

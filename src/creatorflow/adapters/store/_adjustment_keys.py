@@ -160,6 +160,6 @@ def _sku_key(op: PutAdjustmentKey | DeleteAdjustmentKeys) -> tuple[str, str]:
 
 registry.sqlite_answering(PutAdjustmentKey, sqlite_put)
 registry.sqlite_answering(DeleteAdjustmentKeys, sqlite_delete)
-# Both refuse after their statement ran (a live key, a bad lifetime): checked_after.
+# A put refuses after its statement ran (a live key, a bad lifetime): transactional.
 registry.postgres(DeleteAdjustmentKeys, rank=320, key=_sku_key, run=pg_delete_run)
-registry.postgres(PutAdjustmentKey, rank=330, key=_sku_key, run=pg_put_run, checked_after=True)
+registry.postgres(PutAdjustmentKey, rank=330, key=_sku_key, run=pg_put_run, transactional=True)

@@ -48,6 +48,7 @@ from creatorflow.adapters.store import (  # noqa: F401
     _adjustment_keys,
     _pg_inventory,
     _pg_orders,
+    _pg_shipping,
     _pg_sql,
 )
 from creatorflow.adapters.store import _registry as registry
@@ -105,7 +106,7 @@ async def apply_ops(conn: Any, ops: Sequence[WriteOp]) -> list[WriteResult]:
     alone = (
         len(cut) == 1
         and len(cut[0]) == 1
-        and not _applier(next(iter(cut[0].values()))[0][1]).checked_after
+        and not _applier(next(iter(cut[0].values()))[0][1]).transactional
     )
     if alone:
         await _apply_segments(conn, cut, results)

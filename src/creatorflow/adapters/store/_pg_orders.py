@@ -174,7 +174,7 @@ registry.postgres(
     rank=210,
     key=lambda op: ("order", op.order_id),
     run=append_events,
-    checked_after=True,  # refuses events of unknown orders after its statement ran
+    transactional=True,  # refuses events of unknown orders after its statement ran
 )
 registry.postgres(AppendOutbox, rank=220, key=lambda op: ("outbox", op.event_id), run=append_outbox)
 registry.postgres(SetCursor, rank=230, key=lambda op: ("cursor", op.name), run=set_cursors)

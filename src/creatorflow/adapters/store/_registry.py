@@ -12,8 +12,9 @@ Postgres (segments of one statement per kind, see ``_pg_apply``): ``key`` is the
 touches (ops on different keys commute), ``run`` applies a run of ops of the kind in one
 statement and returns their answers (or ``None``: no answers), ``rank`` fixes the order kinds
 run in within a segment (a total order over every kind; gaps leave room per capability:
-inbox 100s, orders 200s, inventory 300s, shipping 400s, events 500s), ``checked_after`` marks
-kinds whose run may refuse after its statement ran (they always need a transaction).
+inbox 100s, orders 200s, inventory 300s, shipping 400s, events 500s), ``transactional`` marks
+kinds whose run may fail after a statement of it ran (a check after the statement, or one
+statement per op): they always run in a transaction, even alone.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class PgApplier(NamedTuple):
     rank: int
     key: Callable[[Any], tuple[str, str]]
     run: Callable[[Any, list[Any]], Awaitable[Sequence[WriteResult] | None]]
-    checked_after: bool = False
+    transactional: bool = False
 
 
 SQLITE: dict[type[WriteOp], SqliteApplier] = {}
@@ -60,12 +61,12 @@ def postgres(
     rank: int,
     key: Callable[[Op], tuple[str, str]],
     run: Callable[[Any, list[Op]], Awaitable[Sequence[WriteResult] | None]],
-    checked_after: bool = False,
+    transactional: bool = False,
 ) -> None:
     """Register a Postgres op kind (see the module docstring)."""
     if any(a.rank == rank for a in POSTGRES.values()):
         raise RuntimeError(f"postgres applier rank {rank} is taken ({kind.__name__})")
-    _add(POSTGRES, kind, PgApplier(rank, key, run, checked_after))
+    _add(POSTGRES, kind, PgApplier(rank, key, run, transactional))
 
 
 def _add(table: dict[type[WriteOp], Any], kind: type[WriteOp], applier: Any) -> None:

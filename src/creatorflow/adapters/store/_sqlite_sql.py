@@ -16,6 +16,7 @@ from creatorflow.adapters.store import (  # noqa: F401
     _adjustment_keys,
     _sqlite_inventory,
     _sqlite_orders,
+    _sqlite_shipping,
 )
 from creatorflow.adapters.store import _registry as registry
 from creatorflow.adapters.store._migrate import rollback_quietly

@@ -42,6 +42,7 @@ from creatorflow.adapters.store._pg_migrate import (
     apply_postgres_migrations,
     pg_schema_version,
 )
+from creatorflow.adapters.store._pg_shipping import PgShippingSide
 from creatorflow.adapters.store._pg_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
@@ -60,7 +61,7 @@ TRIO_REFUSED = (
 )
 
 
-class PostgresStore(PgInventorySide):
+class PostgresStore(PgInventorySide, PgShippingSide):
     """The :class:`~creatorflow.ports.Store`, ``SchemaMigrator`` and ``LeaderElection`` on one
     Postgres schema (the first of ``search_path``). The call wrapper (``_call``), the
     order-side reads and the outbox claim come from

@@ -44,6 +44,7 @@ from creatorflow.adapters.store._sqlite_conn import (
     connect,
 )
 from creatorflow.adapters.store._sqlite_inventory import SqliteInventorySide
+from creatorflow.adapters.store._sqlite_shipping import SqliteShippingSide
 from creatorflow.adapters.store._sqlite_sql import (
     GET_INBOX,
     LIST_UNPROCESSED_AFTER,
@@ -68,7 +69,7 @@ class SqliteDurability:
     foreign_keys: bool
 
 
-class SqliteStore(SqliteInventorySide):
+class SqliteStore(SqliteInventorySide, SqliteShippingSide):
     """The :class:`~creatorflow.ports.Store` (and ``SchemaMigrator``, ``LeaderElection``) on one
     SQLite file. The order-side reads and the outbox claim come from
     :class:`~creatorflow.adapters.store._sqlite_reads.SqliteOrderSide`, the inventory reads from
