@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CODE := $(wildcard src tests bench tools)
 
-.PHONY: run test lint typecheck contracts pytest pytest-restarts install install-test bench bench-runtime bench-ingress bench-inventory clean format
+.PHONY: run test lint typecheck contracts pytest pytest-restarts install install-test install-karrio bench bench-runtime bench-ingress bench-inventory clean format
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "CreatorFlow needs Python >= 3.11"'
@@ -24,6 +24,25 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.run-installed
 install-test: $(VENV)/.test-installed
 
+# A real Karrio server for the carrier contract tests (tests/contract/karrio_server.py), in
+# its own venv: it pins Django 5.2 and ~130 other packages. The stamp names the version, so a
+# version bump reinstalls from scratch (--clear), and a half-done install is redone. Never
+# add karrio-server-documents: importing it fetches a CSS file from a CDN, which breaks every
+# Karrio command offline (../shared/reference/karrio-server.md §1).
+KARRIO_VERSION := 2026.1.32
+KARRIO_VENV := .karrio-venv
+KARRIO_PACKAGES := $(foreach p,server server-manager server-proxy server-graph server-events \
+	server-orders server-pricing generic,karrio-$(p)==$(KARRIO_VERSION))
+
+$(KARRIO_VENV)/.installed-$(KARRIO_VERSION):
+	$(PYTHON) -m venv --clear $(KARRIO_VENV)
+	$(KARRIO_VENV)/bin/python -m pip install -q $(KARRIO_PACKAGES)
+	@! $(KARRIO_VENV)/bin/python -m pip show -q karrio-server-documents 2>/dev/null \
+		|| (echo "install-karrio: karrio-server-documents got installed; it breaks offline" >&2; exit 1)
+	touch $@
+
+install-karrio: $(KARRIO_VENV)/.installed-$(KARRIO_VERSION)
+
 run: install
 	$(BIN)/creatorflow serve
 
@@ -38,7 +57,7 @@ contracts: install-test
 	$(BIN)/lint-imports
 	$(BIN)/python tools/check_bounded.py src
 
-pytest: install-test
+pytest: install-test install-karrio
 	$(BIN)/pytest
 
 # The tests that restart the machine's shared PostgreSQL (deselected from the run above by

@@ -17,12 +17,13 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
 from creatorflow.domain.automation import EMPTY_RULES, RuleSet, load_rules
 from creatorflow.domain.priority import PrioritySettings
+from creatorflow.domain.shipping import Address, Parcel
 from creatorflow.domain.velocity import DetectorSettings
 from creatorflow.errors import ConfigError
 
@@ -176,6 +177,76 @@ class SupplierConfig(Section):
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
 
 
+class ShippingConfig(Section):
+    """``[shipping]``: the carrier gateway (Karrio's REST API), where parcels ship from, and
+    the parcel assumed when a SKU has no size of its own."""
+
+    base_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://\S+)?$")] = ""
+    api_key: str = ""
+    timeout_s: PositiveFloat = 10.0
+    max_response_bytes: Annotated[int, msgspec.Meta(ge=65_536)] = 8_388_608
+    label_type: Literal["PDF", "ZPL"] = "PDF"
+    ship_from_name: str = "CreatorFlow Fulfillment"
+    ship_from_company: str = ""
+    ship_from_phone: str = "+1 213 555 0100"
+    ship_from_email: str = ""
+    ship_from_line1: str = "100 Demo Way"
+    ship_from_line2: str = ""
+    ship_from_city: str = "Los Angeles"
+    ship_from_state_code: str = "CA"
+    ship_from_postal_code: str = "90012"
+    ship_from_country_code: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")] = "US"
+    default_parcel_weight_g: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 500
+    default_parcel_length_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 20
+    default_parcel_width_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 15
+    default_parcel_height_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
+
+    #: Address/parcel fields as the keys that fill them, for error messages (in this order).
+    _KEYS: ClassVar[dict[str, str]] = {
+        "address.person_name": "ship_from_name",
+        "address.company_name": "ship_from_company",
+        "address.phone_number": "ship_from_phone",
+        "address.address_line": "ship_from_line",
+        "address.": "ship_from_",
+        "parcel.": "default_parcel_",
+    }
+
+    def __post_init__(self) -> None:
+        # A ship-from address or parcel the domain refuses stops start-up, naming the key.
+        try:
+            self.ship_from()
+            self.default_parcel()
+        except ValueError as exc:
+            text = str(exc)
+            for field, key in self._KEYS.items():
+                text = text.replace(field, key)
+            raise ValueError(text) from None
+
+    def ship_from(self) -> Address:
+        """The ``ship_from_*`` keys as the shipper address."""
+        return Address(
+            person_name=self.ship_from_name,
+            company_name=self.ship_from_company,
+            phone_number=self.ship_from_phone,
+            email=self.ship_from_email,
+            address_line1=self.ship_from_line1,
+            address_line2=self.ship_from_line2,
+            city=self.ship_from_city,
+            state_code=self.ship_from_state_code,
+            postal_code=self.ship_from_postal_code,
+            country_code=self.ship_from_country_code,
+        )
+
+    def default_parcel(self) -> Parcel:
+        """The ``default_parcel_*`` keys as a parcel (for SKUs with no size of their own)."""
+        return Parcel(
+            weight_g=self.default_parcel_weight_g,
+            length_cm=self.default_parcel_length_cm,
+            width_cm=self.default_parcel_width_cm,
+            height_cm=self.default_parcel_height_cm,
+        )
+
+
 class ApiConfig(Section):
     token: str = ""
 
@@ -217,6 +288,7 @@ class Config(Section):
     stock_sync: StockSyncConfig = msgspec.field(default_factory=StockSyncConfig)
     reorder: ReorderConfig = msgspec.field(default_factory=ReorderConfig)
     supplier: SupplierConfig = msgspec.field(default_factory=SupplierConfig)
+    shipping: ShippingConfig = msgspec.field(default_factory=ShippingConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
@@ -251,6 +323,8 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "CREATORFLOW_TIKTOK_BASE_URL": ("tiktok", "base_url"),
     "CREATORFLOW_API_TOKEN": ("api", "token"),
     "CREATORFLOW_SUPPLIER_API_KEY": ("supplier", "api_key"),
+    "CREATORFLOW_SHIPPING_BASE_URL": ("shipping", "base_url"),
+    "CREATORFLOW_SHIPPING_API_KEY": ("shipping", "api_key"),
     "CREATORFLOW_BACKEND": ("server", "backend"),
     "CREATORFLOW_SERVER": ("server", "kind"),
     "CREATORFLOW_LOG_LEVEL": ("log", "level"),

@@ -12,12 +12,35 @@
     │   ├── StoreUnavailable         store cannot be reached or is locked (retryable)
     │   ├── StoreError               store refused the operation (bug or bad data; not retryable)
     │   ├── CacheUnavailable         cache cannot be reached (retryable; callers degrade)
-    │   └── TikTokError              TikTok Shop API refused or failed a call (code, request_id)
-    │       ├── TikTokUnavailable    5xx, timeout, connection failure, 36009007 (retryable)
-    │       ├── TikTokRateLimited    429 / 36009002; ``retry_after_s`` (retryable)
-    │       ├── TikTokAuthError      token missing/invalid/revoked, scope missing: re-authorize
-    │       │   └── TikTokTokenExpired  105002 still failing after one refresh
-    │       └── TikTokRequestRejected   106001 sign, 106013, 36009004/09/10/…: a bug or config
+    │   ├── TikTokError              TikTok Shop API refused or failed a call (code, request_id)
+    │   │   ├── TikTokUnavailable    5xx, timeout, connection failure, 36009003/07, 11001027,
+    │   │   │                        21001003 (retryable; re-read before repeating a write)
+    │   │   ├── TikTokRateLimited    429 / 36009002; ``retry_after_s`` (retryable)
+    │   │   ├── TikTokAuthError      token missing/invalid/revoked, scope missing: re-authorize
+    │   │   │   └── TikTokTokenExpired  105002 still failing after one refresh
+    │   │   ├── TikTokRequestRejected   106001 sign, 106013, 36009004/09/10/…, 21011028: a bug
+    │   │   │                        or config
+    │   │   └── TikTokFulfillmentRefused  a ship/mark/update refused for the order's state:
+    │   │       │                    a human looks (update window passed: 21011049-52)
+    │   │       ├── TikTokAlreadyShipped  re-read: ours → success, else alert
+    │   │       ├── TikTokOrderClosed     stop
+    │   │       │   ├── TikTokOrderDelivered  21011027
+    │   │       │   └── TikTokOrderCancelled  21011041/42: void the label
+    │   │       ├── TikTokAfterSalePending    21011007, 21008044: hold, alert
+    │   │       ├── TikTokTrackingRejected    unmatchable, bad characters, provider mismatch
+    │   │       │   └── TikTokTrackingDuplicate  used elsewhere / too often: never reuse
+    │   │       ├── TikTokWrongFlow           platform-fulfilled, several packages, not shipped
+    │   │       │   └── TikTokWrongRegion     21008106: use Ship Package
+    │   │       └── TikTokNoShippingProviders 21008116/17: delivery option has none for us
+    │   └── CarrierError             the carrier gateway (Karrio) refused or failed a call
+    │       ├── CarrierRejected      400/406/422: bad address, parcel, rate id; never accepted
+    │       ├── CarrierAuthError     401/403: the gateway's API key is missing or wrong
+    │       ├── CarrierNotFound      404: unknown shipment or tracker, no active carrier
+    │       ├── CarrierStateError    409 state_error: bought already, too late to cancel
+    │       ├── AllCarriersFailed    424: every carrier asked failed (``failures``; retryable)
+    │       ├── CarrierRateLimited   429; ``retry_after_s`` (retryable)
+    │       └── CarrierUnavailable   5xx, timeout, connection, unreadable answer (retryable;
+    │                                ``maybe_applied``: look the shipment up before a retry)
     ├── RuntimeFault                 the actor runtime
     │   ├── MailboxFull              ``tell_nowait``/``ask_nowait`` on a full mailbox (shed load)
     │   ├── ActorStopped             the target is stopped for good; nothing more is accepted
@@ -131,7 +154,8 @@ class TikTokError(AdapterError):
 
 
 class TikTokUnavailable(TikTokError):
-    """Raised by the TikTok client on 5xx, timeouts, connection failures and 36009007.
+    """Raised by the TikTok client on 5xx, timeouts, connection failures and the internal
+    error / timeout codes (36009003, 36009007, 11001027, 21001003).
 
     ``maybe_applied`` is True when the request may have reached TikTok (a write may have taken
     effect): only idempotent calls are retried then. A connection that never opened is False.
@@ -171,6 +195,67 @@ class TikTokRequestRejected(TikTokError):
     or a configuration error; never retried."""
 
 
+class TikTokFulfillmentRefused(TikTokError):
+    """Raised by the TikTok client when a fulfillment call (ship, mark shipped, update shipping
+    info, shipping providers) is refused because of the order's or package's state
+    (reference shipping-apis §2.7). Never retried as is: each subclass says what to do.
+
+    A plain instance needs a human: the tracking update window passed or its count is used
+    up (21011049-21011052).
+    """
+
+
+class TikTokAlreadyShipped(TikTokFulfillmentRefused):
+    """Raised by the TikTok client when the order or package is shipped already (21011006,
+    21011020, 21042056, 21008099, 11006021, 21011040). Re-read the order: success when our
+    tracking number is on it, else someone shipped it with another one (alert)."""
+
+
+class TikTokOrderClosed(TikTokFulfillmentRefused):
+    """Raised by the TikTok client when the order is past shipping for good: stop."""
+
+
+class TikTokOrderDelivered(TikTokOrderClosed):
+    """Raised by the TikTok client when the order is delivered already (21011027)."""
+
+
+class TikTokOrderCancelled(TikTokOrderClosed):
+    """Raised by the TikTok client when the order is cancelled (21011041, 21011042): stop and
+    void the label."""
+
+
+class TikTokAfterSalePending(TikTokFulfillmentRefused):
+    """Raised by the TikTok client when an after-sale (cancel/return) request is pending on the
+    order (21011007, 21008044): hold the shipment and alert; try again once it is settled."""
+
+
+class TikTokTrackingRejected(TikTokFulfillmentRefused):
+    """Raised by the TikTok client when the tracking number cannot be accepted: it matches no
+    provider, has bad characters, or does not fit the provider sent (11028006, 21004012,
+    21004015, 21004016, 21022032). Fix the carrier mapping; alert."""
+
+
+class TikTokTrackingDuplicate(TikTokTrackingRejected):
+    """Raised by the TikTok client when the tracking number is on another order already, or
+    was used too often (21011025, 21034012, 21011026). Alert; never send that number again."""
+
+
+class TikTokWrongFlow(TikTokFulfillmentRefused):
+    """Raised by the TikTok client when the call does not fit the order: platform-fulfilled or
+    not seller-shipped (21008025, 21011004), several shippable packages (21011048: send the
+    line item ids), an update of an order not shipped yet (21011043)."""
+
+
+class TikTokWrongRegion(TikTokWrongFlow):
+    """Raised by the TikTok client when the endpoint is not offered in the shop's region
+    (21008106): Mark Package As Shipped outside US/EMEA/JP; use Ship Package."""
+
+
+class TikTokNoShippingProviders(TikTokFulfillmentRefused):
+    """Raised by the TikTok client's Get Shipping Providers when the delivery option has none
+    the seller can use: no subscription to it (21008116) or fulfilled by TikTok (21008117)."""
+
+
 class SupplierError(AdapterError):
     """Raised by a supplier adapter when a call failed.
 
@@ -183,6 +268,86 @@ class SupplierError(AdapterError):
         super().__init__(f"supplier: {message} (http {status})")
         self.retryable = retryable
         self.status = status
+
+
+class CarrierError(AdapterError):
+    """Raised by a carrier gateway adapter (``adapters/carriers``) when a call failed.
+
+    Not retryable unless a subclass says. ``carrier`` names the carrier when the gateway
+    said which one ("" otherwise), ``status`` is the HTTP status (0 when no answer came),
+    ``code`` the gateway's error code (Karrio's ``validation``, ``not_found``,
+    ``state_error``, …; "" when none).
+    """
+
+    def __init__(self, message: str, *, carrier: str = "", status: int = 0, code: str = "") -> None:
+        where = f" [{carrier}]" if carrier else ""
+        super().__init__(f"carrier{where}: {message} (http {status}, {code or 'no code'})")
+        self.carrier = carrier
+        self.status = status
+        self.code = code
+        self.detail = message
+
+
+class CarrierRejected(CarrierError):
+    """Raised for a request the gateway will never accept as sent (400, 406, 422): a bad
+    address or parcel, a rate id or service not available for the shipment. Not retried."""
+
+
+class CarrierAuthError(CarrierError):
+    """Raised on 401/403: the gateway's API key is missing, wrong or lacks the permission.
+    A configuration problem (``shipping.api_key``); not retried."""
+
+
+class CarrierNotFound(CarrierError):
+    """Raised on 404: no such shipment or tracker, or no active carrier connection for the
+    request. Unlike a lookup that finds nothing (an empty answer), the id itself is unknown."""
+
+
+class CarrierStateError(CarrierError):
+    """Raised on 409 ``state_error``: the shipment cannot do that now (bought already, or too
+    late to cancel). For a purchase it means a label exists: look it up, never buy again."""
+
+
+class AllCarriersFailed(CarrierError):
+    """Raised on 424: every carrier the call went to failed (Karrio's ``messages[]``).
+
+    ``failures`` holds ``(carrier, message)`` pairs. Retryable: carriers come back. Differs
+    from a rating where *some* carriers failed: that one succeeds with the failures listed.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: tuple[tuple[str, str], ...] = (),
+        status: int = 424,
+        code: str = "",
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.failures = failures
+
+
+class CarrierRateLimited(CarrierError):
+    """Raised on 429. ``retry_after_s`` is the gateway's ``Retry-After`` (None when absent).
+    Nothing was processed, so any call may be repeated after the wait."""
+
+    retryable = True
+    retry_after_s: float | None = None
+
+
+class CarrierUnavailable(CarrierError):
+    """Raised on 5xx and 408, timeouts, connection failures, and 2xx answers that cannot be
+    read (not JSON, too large, not the expected shape).
+
+    ``maybe_applied`` is True when the request may have reached the gateway: a create or a
+    purchase may have happened, so look the shipment up (by ``request_id``) before any
+    retry. False only when the connection never opened.
+    """
+
+    retryable = True
+    maybe_applied: bool = True
 
 
 # --------------------------------------------------------------------------- runtime
