@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CODE := $(wildcard src tests bench tools)
 
-.PHONY: run test lint typecheck contracts pytest pytest-restarts install install-test install-karrio bench bench-runtime bench-ingress bench-inventory clean format
+.PHONY: run test lint typecheck contracts pytest pytest-restarts install install-test install-karrio mutation bench bench-runtime bench-ingress bench-inventory clean format
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "CreatorFlow needs Python >= 3.11"'
