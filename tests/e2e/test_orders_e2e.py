@@ -115,6 +115,7 @@ EXPECTED_STATE = {
     "CANCELLED": "cancelled",
 }
 GET_ORDER_DETAIL = ("GET", "/order/202309/orders")
+MILESTONES = frozenset({"order.labeled", "order.shipped", "order.delivered"})
 
 
 @pytest.fixture
@@ -325,7 +326,9 @@ async def test_orders_converge_through_faults(tmp_path: Path, anyio_backend: Any
     for oid in ids:
         truth = sandbox.book.get(oid)
         assert truth is not None
-        events = view.outbox.get(oid, [])
+        # Milestones (order.labeled / .shipped / .delivered) come besides an order.updated of
+        # the same write: the order.created / order.updated stream alone is checked here.
+        events = [(t, st) for t, st in view.outbox.get(oid, []) if t not in MILESTONES]
         topics = [topic for topic, _ in events]
         # Saga steps (reserve, hold) emit order.updated without a new TikTok status: collapse
         # repeats, then the statuses must follow TikTok's history.

@@ -52,7 +52,13 @@ from creatorflow.domain.limits import is_valid_id
 from creatorflow.domain.order import DeliveryType, Order, order_from_tiktok
 from creatorflow.domain.priority import Priority, PriorityContext, PriorityLevel, PrioritySettings
 from creatorflow.domain.scheduling import AgingQueues
-from creatorflow.domain.state_machine import FINAL_STATES, OrderEvent, OrderState, transition
+from creatorflow.domain.state_machine import (
+    FINAL_STATES,
+    OrderEvent,
+    OrderState,
+    can_transition,
+    transition,
+)
 from creatorflow.domain.tiktok_status import Freshness, map_tiktok_status, snapshot_freshness
 from creatorflow.errors import AdapterError, DomainError, InvalidTransition, StoreError
 from creatorflow.ports import (
@@ -117,7 +123,24 @@ class Requeue(msgspec.Struct, frozen=True, kw_only=True, tag="requeue"):
     boost: bool = False
 
 
-SchedulerMsg = Observe | Command | Advance | Requeue
+class ShipmentMoved(msgspec.Struct, frozen=True, kw_only=True, tag="shipment_moved"):
+    """The carrier says where the parcel is (told by the carrier pool): ``event`` is
+    ``transit``, ``deliver`` or ``flag`` (a failed delivery). Applied when the state machine
+    allows it from the order's current state, else ignored (TikTok may have said it first)."""
+
+    order_id: str
+    event: OrderEvent
+    why: str
+
+
+SchedulerMsg = Observe | Command | Advance | Requeue | ShipmentMoved
+
+#: Topics of the events announcing a shipping milestone (besides ``order.updated``).
+_MILESTONES: dict[OrderState, str] = {
+    OrderState.LABELED: "order.labeled",
+    OrderState.SHIPPED: "order.shipped",
+    OrderState.DELIVERED: "order.delivered",
+}
 
 #: A saga step's decision: ``(event, why)`` moves, applied in order.
 Moves = Sequence[tuple[OrderEvent, str]]
@@ -279,10 +302,14 @@ class OrderScheduler(Actor[SchedulerMsg]):
                 else:
                     env.fail(error)
         for env in commands:  # after the snapshots: a command sees what they wrote
-            assert isinstance(env.msg, Command | Advance)
+            assert isinstance(env.msg, Command | Advance | ShipmentMoved)
             try:
                 if isinstance(env.msg, Advance):
                     await self._advance(env.msg)
+                    env.reply(None)
+                    continue
+                if isinstance(env.msg, ShipmentMoved):
+                    await self._shipment_moved(env.msg)
                     env.reply(None)
                     continue
                 ops, known, level = await self._plan_command(env.msg)
@@ -393,6 +420,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
             state = self._move(state, effect.event, events, f"tiktok {effect.status}")
         ops = self._ops(order, doc, state, effect.status, snapshot.update_time, now_ms, events)
         ops.append(self._outbox(topic, order.order_id, state, effect.status, now_ms))
+        ops.extend(self._milestone(events, order.order_id, state, effect.status, now_ms))
         return ops, (state, snapshot.update_time, effect.status), result.priority.level
 
     async def _plan_park(
@@ -487,7 +515,7 @@ class OrderScheduler(Actor[SchedulerMsg]):
 
     async def _advance(self, msg: Advance) -> None:
         """Apply a step's moves if the order is still where the step saw it."""
-        known, doc = await self._current(msg.order_id)
+        known, _ = await self._current(msg.order_id)
         if (
             known is None
             or str(known[0]) != msg.from_state
@@ -495,21 +523,33 @@ class OrderScheduler(Actor[SchedulerMsg]):
             or not msg.moves
         ):
             return  # changed since the step ran: the change queued it again
-        if doc is None:
-            row = await self._orders.get_order(msg.order_id)
-            if row is None:
-                return
-            doc = _DOC.decode(row.doc)
+        await self._apply_moves(msg.order_id, known, msg.moves)
+
+    async def _shipment_moved(self, msg: ShipmentMoved) -> None:
+        """Apply a carrier's news if the state machine allows it from where the order is."""
+        known, _ = await self._current(msg.order_id)
+        if known is None or not can_transition(known[0], msg.event):
+            return
+        await self._apply_moves(msg.order_id, known, ((msg.event, msg.why),))
+
+    async def _apply_moves(self, order_id: str, known: Known, moves: Moves) -> None:
+        """Make ``moves`` from ``known``: journal, outbox event, one write. Raises the write's
+        error (InvalidTransition for a move the state machine refuses)."""
+        row = await self._orders.get_order(order_id)
+        if row is None:
+            return
+        doc = _DOC.decode(row.doc)
         state, update_time, status = known
         events: list[tuple[OrderState | None, OrderState, str]] = []
-        for event, why in msg.moves:
+        for event, why in moves:
             state = self._move(state, event, events, why)
         now_ms = self._clock.now_ms()
         ops = self._ops(doc.order, doc, state, status, update_time, now_ms, events)
-        ops.append(self._outbox("order.updated", msg.order_id, state, status, now_ms))
+        ops.append(self._outbox("order.updated", order_id, state, status, now_ms))
+        ops.extend(self._milestone(events, order_id, state, status, now_ms))
         reply = await self._writer.request(Write(ops=tuple(ops)))
         error = await self._settle(
-            msg.order_id, reply, (state, update_time, status), doc.priority.level
+            order_id, reply, (state, update_time, status), doc.priority.level
         )
         if error is not None:
             raise error
@@ -573,6 +613,20 @@ class OrderScheduler(Actor[SchedulerMsg]):
                 )
             )
         return ops
+
+    def _milestone(
+        self,
+        events: list[tuple[OrderState | None, OrderState, str]],
+        order_id: str,
+        state: OrderState,
+        status: str,
+        now_ms: int,
+    ) -> list[WriteOp]:
+        """``order.labeled`` / ``.shipped`` / ``.delivered`` besides ``order.updated`` when
+        this write reached one of those states."""
+        if not events or (topic := _MILESTONES.get(events[-1][1])) is None:
+            return []
+        return [self._outbox(topic, order_id, state, status, now_ms)]
 
     def _outbox(
         self, topic: str, order_id: str, state: OrderState, status: str, now_ms: int
@@ -739,5 +793,6 @@ __all__ = [
     "Requeue",
     "SagaStep",
     "SchedulerMsg",
+    "ShipmentMoved",
     "Unreadable",
 ]

@@ -58,6 +58,17 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     line_item_ids: tuple[str, ...] = ()
 
 
+class Recipient(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the parcel goes, as TikTok gives it (masked for platform-shipped orders); the
+    region and postal code are the order's own fields."""
+
+    name: str = ""
+    phone: str = ""
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+
+
 class Order(msgspec.Struct, frozen=True, kw_only=True):
     """A TikTok Shop order as CreatorFlow ranks, reserves and ships it."""
 
@@ -82,6 +93,7 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     total_minor: int = 0
     currency: str = ""
     lines: tuple[OrderLine, ...] = ()
+    recipient: Recipient = Recipient()
 
     @property
     def units(self) -> int:
@@ -99,6 +111,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
 MAX_LINE_ITEMS: Final = 10_000
 _Short = Annotated[str, msgspec.Meta(max_length=64)]
 _Text = Annotated[str, msgspec.Meta(max_length=4096)]
+_Name = Annotated[str, msgspec.Meta(max_length=128)]
+_Line = Annotated[str, msgspec.Meta(max_length=512)]
 
 
 class _Payment(msgspec.Struct, kw_only=True):
@@ -109,6 +123,14 @@ class _Payment(msgspec.Struct, kw_only=True):
 class _Address(msgspec.Struct, kw_only=True):
     region_code: _Short | None = None
     postal_code: _Short | None = None
+    name: _Name | None = None
+    phone_number: _Short | None = None
+    full_address: _Line | None = None
+    address_detail: _Line | None = None
+    address_line1: _Line | None = None
+    address_line2: _Line | None = None
+    address_line3: _Line | None = None
+    post_town: _Name | None = None
 
 
 class _LineItem(msgspec.Struct, kw_only=True):
@@ -184,6 +206,13 @@ def order_from_tiktok(
         buyer_message=wire.buyer_message or "",
         region_code=(address.region_code or "").upper(),
         postal_code=address.postal_code or "",
+        recipient=Recipient(
+            name=address.name or "",
+            phone=address.phone_number or "",
+            line1=address.address_line1 or address.address_detail or address.full_address or "",
+            line2=address.address_line2 or "",
+            city=address.post_town or address.address_line3 or "",
+        ),
         total_minor=_money(wire.id, "payment.total_amount", payment.total_amount, currency),
         currency=currency,
         lines=_aggregate(wire.id, wire.line_items or [], currency),

@@ -30,6 +30,7 @@ from creatorflow.runtime import ActorRef, open_actor
 
 pytestmark = pytest.mark.anyio
 
+FIRST_ID = "576000000000000001"
 BASE: dict[str, Any] = {
     "id": "576000000000000001",
     "status": "AWAITING_SHIPMENT",
@@ -300,3 +301,28 @@ async def test_outbox_event_ids_come_from_the_injected_clock(
     ids = [row.event_id for row in rows]
     assert len(ids) == len(set(ids)) == 4
     assert all(f":576000000000000001:{Clock.now}:" in event_id for event_id in ids)
+
+
+async def test_milestones_come_with_their_own_event_and_carrier_news_moves_the_order(
+    tmp_path: Path, anyio_backend: Any
+) -> None:
+    from creatorflow.actors.order_scheduler import ShipmentMoved
+    from creatorflow.domain.state_machine import OrderEvent
+
+    async with scheduler(tmp_path) as (ref, store):
+        await ref.ask(Observe(shop_id="shop", order=snapshot()))
+        shipped = snapshot(update_time=1700000200, status="AWAITING_COLLECTION")
+        await ref.ask(Observe(shop_id="shop", order=shipped))
+        await ref.ask(
+            ShipmentMoved(order_id=FIRST_ID, event=OrderEvent.TRANSIT, why="carrier scan")
+        )
+        # Not from in_transit: a second TRANSIT is ignored, DELIVER applies.
+        await ref.ask(ShipmentMoved(order_id=FIRST_ID, event=OrderEvent.TRANSIT, why="again"))
+        await ref.ask(ShipmentMoved(order_id=FIRST_ID, event=OrderEvent.DELIVER, why="done"))
+        row = await store.get_order(FIRST_ID)
+        topics = [e.topic for e in await store.claim_outbox(Clock.now, limit=20, lease_ms=1000)]
+    assert row is not None and row.state == "delivered"
+    assert topics.count("order.shipped") == 1
+    assert topics.count("order.delivered") == 1
+    assert topics.count("order.created") == 1
+    assert topics.count("order.updated") == 3  # shipped, in transit, delivered
