@@ -47,6 +47,12 @@ class HttpConfig(Section):
     retry_after_s: Positive = 1
     webhook_timeout_s: PositiveFloat = 2.5
     access_log: bool = False
+    # Connection limits (creatorflow.web._limits): deadlines, header cap, connection cap.
+    head_timeout_s: PositiveFloat = 10.0
+    body_timeout_s: PositiveFloat = 10.0
+    body_total_timeout_s: PositiveFloat = 30.0
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16_384
+    max_connections: Positive = 10_000
 
 
 class ServerConfig(Section):

@@ -5,6 +5,10 @@ is known before anything is served) and hands it to the runner. Runners install 
 handlers: the composition root owns SIGTERM/SIGINT and sets ``shutdown`` when it is time to stop
 accepting connections. Each runner is started with ``tg.start()`` and returns after a graceful
 stop of the server (open requests finish first).
+
+Both enforce the ``[http]`` connection limits (read deadlines, header cap, connection cap; see
+:mod:`creatorflow.web._limits`): uvicorn through a protocol subclass, hypercorn through its own
+settings plus what ``_limits_hypercorn`` adds.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Generator
 
 import anyio
 import sniffio
@@ -23,16 +27,14 @@ from anyio.abc import TaskStatus
 
 from creatorflow.config import Config
 from creatorflow.errors import ConfigError
-from creatorflow.web._http import Receive, Scope, Send
+from creatorflow.web._limits import App, HttpLimits, nofile_limit
+from creatorflow.web._limits_uvicorn import limited_protocol
 
 log = logging.getLogger("creatorflow.web")
 
 #: Net allocations of GC-tracked objects that trigger a young-generation collection while
 #: serving (CPython's default is 700). See :func:`serving_gc`.
 GC_GEN0_THRESHOLD = 10_000
-
-
-_App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
@@ -51,7 +53,7 @@ def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 
 async def serve_http(
-    app: _App,
+    app: App,
     sock: socket.socket,
     config: Config,
     shutdown: anyio.Event,
@@ -61,13 +63,22 @@ async def serve_http(
     """Serve ``app`` on ``sock`` with the configured server until ``shutdown`` is set."""
     backend = sniffio.current_async_library()
     kind = config.server.kind
+    nofile = nofile_limit()
+    limits = HttpLimits.from_config(config.http, nofile)
+    if limits.max_connections < config.http.max_connections:
+        log.info(
+            "http: at most %d connections (http.max_connections %d, RLIMIT_NOFILE %s)",
+            limits.max_connections,
+            config.http.max_connections,
+            nofile,
+        )
     with serving_gc():
         if kind == "uvicorn":
             if backend != "asyncio":
                 raise ConfigError("config: server.kind: uvicorn needs the asyncio backend")
-            await _serve_uvicorn(app, sock, config, shutdown, task_status)
+            await _serve_uvicorn(app, sock, config, limits, shutdown, task_status)
         else:
-            await _serve_hypercorn(app, sock, config, shutdown, backend, task_status)
+            await _serve_hypercorn(app, sock, config, limits, shutdown, backend, task_status)
 
 
 @contextlib.contextmanager
@@ -103,16 +114,17 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 async def _serve_uvicorn(
-    app: _App,
+    app: App,
     sock: socket.socket,
     config: Config,
+    limits: HttpLimits,
     shutdown: anyio.Event,
     task_status: TaskStatus[None],
 ) -> None:
     server = _EmbeddedUvicorn(
         uvicorn.Config(
             app,
-            http="httptools",
+            http=limited_protocol(limits),  # httptools, plus deadlines and caps
             lifespan="off",
             proxy_headers=False,  # TikTok calls us directly; no X-Forwarded-* rewriting per request
             access_log=config.http.access_log,
@@ -132,28 +144,40 @@ async def _serve_uvicorn(
 
 
 async def _serve_hypercorn(
-    app: _App,
+    app: App,
     sock: socket.socket,
     config: Config,
+    limits: HttpLimits,
     shutdown: anyio.Event,
     backend: str,
     task_status: TaskStatus[None],
 ) -> None:
-    from hypercorn.config import Config as HyperConfig
+    from creatorflow.web._limits_hypercorn import (
+        BodyDeadlines,
+        install_connection_cap,
+        limited_config,
+    )
 
-    hc = HyperConfig()
+    install_connection_cap()
+    hc = limited_config(limits)
     hc.bind = [f"fd://{os.dup(sock.fileno())}"]
     hc.accesslog = logging.getLogger("creatorflow.access") if config.http.access_log else None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = config.server.shutdown_grace_s
     hc.backlog = 2048
+    limited = BodyDeadlines(app, limits)
+
+    async def stop() -> None:
+        await shutdown.wait()
+        limited.drain()  # stalled bodies end soon; hypercorn closes idle connections itself
+
     if backend == "trio":
         from hypercorn.trio import serve as trio_serve
 
-        await trio_serve(app, hc, shutdown_trigger=shutdown.wait, task_status=task_status)  # type: ignore[arg-type]
+        await trio_serve(limited, hc, shutdown_trigger=stop, task_status=task_status)  # type: ignore[arg-type]
     else:
         from hypercorn.asyncio import serve as asyncio_serve
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: asyncio_serve(app, hc, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+            tg.start_soon(lambda: asyncio_serve(limited, hc, shutdown_trigger=stop))  # type: ignore[arg-type]
             task_status.started()

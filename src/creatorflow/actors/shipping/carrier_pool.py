@@ -67,6 +67,7 @@ from creatorflow.errors import (
     CarrierUnavailable,
     CircuitOpen,
     CreatorFlowError,
+    MailboxFull,
 )
 from creatorflow.ports import AppendOutbox, Clock, WriteOp
 from creatorflow.ports.shipments import LabelRow, PutLabel, PutShipment, ShipmentReader, ShipmentRow
@@ -87,6 +88,8 @@ T = TypeVar("T")
 
 #: Distinct carriers tracked (breakers, statistics); more are served without a breaker.
 MAX_CARRIERS: Final = 256
+#: Requests for one order waiting behind the one in flight (more are refused: MailboxFull).
+PER_ORDER_QUEUE: Final = 64
 #: Latencies remembered per carrier for the p50 / p99 shown by the API.
 LATENCY_WINDOW: Final = 256
 
@@ -212,10 +215,13 @@ class CarrierPool(Actor[CarrierPoolMsg]):
             order_id = msg.order_id
             queued = self._busy.get(order_id)
             if queued is not None:
+                if len(queued) >= PER_ORDER_QUEUE:
+                    env.fail(MailboxFull(f"carrier pool: order {order_id}"))
+                    continue
                 queued.append(env)  # runs after the work in flight for this order
                 continue
             await self._slots.acquire()  # bounded work in flight: backpressure on the mailbox
-            self._busy[order_id] = deque()
+            self._busy[order_id] = deque(maxlen=PER_ORDER_QUEUE)
             try:
                 self.start_background(self._run_order, order_id, env)
             except BaseException:
@@ -233,7 +239,7 @@ class CarrierPool(Actor[CarrierPoolMsg]):
                     return
                 env = waiting.popleft()
         finally:
-            for left in self._busy.pop(order_id, deque()):
+            for left in self._busy.pop(order_id, ()):
                 left.fail(CarrierUnavailable("carrier pool stopped before this request ran"))
             self._slots.release()
 
