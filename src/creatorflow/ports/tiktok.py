@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import msgspec
 
@@ -194,6 +194,80 @@ class TikTokWriteResult(msgspec.Struct, frozen=True, kw_only=True):
         return not self.errors
 
 
+class TikTokShippingProvider(msgspec.Struct, frozen=True, kw_only=True):
+    """A carrier TikTok knows for a delivery option (Get Shipping Providers): its ``id`` is
+    the ``shipping_provider_id`` of Mark Package As Shipped and Ship Package."""
+
+    id: str
+    name: str = ""
+
+
+class TikTokTrackingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of Get Order Tracking; its time is in **milliseconds** (unlike the rest)."""
+
+    description: str = ""
+    update_time_millis: int = 0
+
+
+#: Shop regions where a seller-shipped order is reported with Mark Package As Shipped
+#: (shipping-apis §2.1: US, EMEA — GB/UK, ES, IE, IT, DE, FR — and JP). Elsewhere (SEA,
+#: LATAM) Ship Package with ``self_shipment`` on the package the order has from payment.
+MARK_SHIPPED_REGIONS: Final = frozenset({"US", "GB", "UK", "ES", "IE", "IT", "DE", "FR", "JP"})
+
+#: What ``ship_order`` concluded (see :class:`ShipOutcome`).
+ShipOutcomeKind = Literal["shipped", "already_shipped", "cancelled", "held", "needs_attention"]
+#: Why an outcome is ``held`` or ``needs_attention`` ("" otherwise).
+ShipReason = Literal[
+    "",
+    # held: nothing shipped; try again later (and alert when it lasts)
+    "after_sale_pending",  # a cancel/return request is pending (21011007, 21008044)
+    "not_awaiting_shipment",  # UNPAID / ON_HOLD: TikTok does not take a shipment yet
+    # needs_attention: nothing more will happen by itself
+    "shipped_with_other_tracking",  # shipped (or delivered) with another tracking number
+    "tracking_duplicate",  # our number is on another order / used too often: never reuse it
+    "tracking_rejected",  # unmatchable, bad characters, provider mismatch: fix the mapping
+    "no_shipping_provider",  # the delivery option has no provider for the carrier
+    "wrong_flow",  # platform-fulfilled, TikTok shipping, several packages, …
+    "no_package",  # Ship Package region, but the order has no package to ship
+    "order_not_found",
+    "refused",  # another refusal (see ``code`` and ``detail``)
+]
+ShipCall = Literal["mark_package_shipped", "ship_package"]
+
+
+class ShipOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What telling TikTok "this order shipped" came to (``TikTokShipping.ship_order``).
+
+    ``kind``:
+
+    - ``shipped``: TikTok took our tracking number now; ``package_id`` is the package
+      (created by Mark Package As Shipped in US/EMEA/JP), ``warning`` TikTok's
+      ``warning.message`` (code 0, but the number matched no or another provider: alert).
+    - ``already_shipped``: the order carries our tracking number already (an earlier call,
+      or a call whose reply was lost): success, nothing was sent twice.
+    - ``cancelled``: the order is cancelled: stop, void the label.
+    - ``held``: not shipped, may be later (``reason``); try again after a while.
+    - ``needs_attention``: not shipped and will not be by retrying (``reason``, ``detail``,
+      TikTok's ``code`` when one said so).
+    """
+
+    kind: ShipOutcomeKind
+    order_id: str
+    tracking_number: str
+    package_id: str = ""
+    shipping_provider_id: str = ""
+    call: ShipCall | None = None
+    warning: str = ""
+    reason: ShipReason = ""
+    detail: str = ""
+    code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the order is shipped with our tracking number."""
+        return self.kind in ("shipped", "already_shipped")
+
+
 class TikTokTokens(msgspec.Struct, frozen=True, kw_only=True):
     """A shop's OAuth tokens; expiries are absolute Unix seconds. Saved and loaded as one."""
 
@@ -299,4 +373,32 @@ class TikTokLogistics(Protocol):
         self, shop_id: str, warehouse_id: str
     ) -> list[TikTokDeliveryOption]:
         """The delivery options of one warehouse. Raises TikTokError, CircuitOpen."""
+        ...
+
+
+class TikTokShipping(Protocol):
+    """Telling TikTok an order shipped with our label (issue 12 §4).
+
+    Raises (besides the outcomes): TikTokUnavailable / TikTokRateLimited / CircuitOpen when
+    TikTok could not be reached (retry later: a repeat re-reads first and never ships twice),
+    TikTokAuthError / TikTokRequestRejected (configuration), ValueError for an empty tracking
+    number.
+    """
+
+    async def ship_order(
+        self,
+        shop_id: str,
+        order: TikTokOrder | str,
+        *,
+        tracking_number: str,
+        carrier_name: str,
+        region: str = "",
+    ) -> ShipOutcome:
+        """Report the order shipped (Mark Package As Shipped or Ship Package by region)."""
+        ...
+
+    async def get_shipping_providers(
+        self, shop_id: str, delivery_option_id: str
+    ) -> list[TikTokShippingProvider]:
+        """The providers of a delivery option (cached). Raises TikTokNoShippingProviders."""
         ...

@@ -2,8 +2,14 @@
 
 =======  ==================================  ===============================================
 POST     /sandbox/tiktok/orders              create an order → ``{"order_id"}``; webhooks follow
-GET      /sandbox/tiktok/orders/{id}         the order as the API renders it, plus its history
+GET      /sandbox/tiktok/orders/{id}         ``{"order_id", "status", "packages", "order",
+                                            "history"}``: ``packages`` the shipped ones,
+                                            ``[{"package_id", "tracking_number",
+                                            "shipping_provider_id"}]``; ``order`` the order as
+                                            the API renders it
 POST     /sandbox/tiktok/orders/{id}/status  ``{"status": "CANCELLED"}``: move it, webhooks follow
+                                            (also how a shipped order goes on to IN_TRANSIT and
+                                            DELIVERED: the sandbox never moves it by itself)
 POST     /sandbox/tiktok/generate            ``{"count": N, "seed": S?}`` → ``{"order_ids"}``
 GET      /sandbox/tiktok/calls               API calls received, newest last (``?limit=N``)
 GET|POST /sandbox/tiktok/faults              the fault plan; POST replaces the given fields
@@ -107,7 +113,13 @@ async def _dispatch(
             order = sandbox.book.get(order_id)
             if order is None:
                 raise KeyError(order_id)
-            view = {"order": sandbox.book.render(order), "history": order.history}
+            view = {
+                "order_id": order.id,
+                "status": order.status,
+                "packages": order.shipped_packages(),
+                "order": sandbox.book.render(order),
+                "history": order.history,
+            }
             await respond_json(send, 200, view)
         case "POST", ["orders", order_id, "status"]:
             status = msgspec.json.decode(body, type=StatusBody).status

@@ -1,4 +1,6 @@
-"""The TikTok Shop API endpoints the sandbox serves (reference §2.2, §4, §4.5, §5).
+"""The TikTok Shop API endpoints the sandbox serves (reference §2.2, §4, §4.5, §5; shipping-apis
+§2.2-§2.6: Get Shipping Providers, Mark Package As Shipped, Ship Package, Get Package Detail,
+Get Order Tracking; ``_tiktok_shipping`` holds their rules).
 
 Each handler takes an :class:`ApiRequest` (already past the gateway checks) and returns
 ``(data, steps)``: the envelope's ``data`` and the status steps whose webhooks must follow.
@@ -17,10 +19,15 @@ from creatorflow.sandbox._tiktok_auth import Tokens
 from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig
 from creatorflow.sandbox._tiktok_order import DELIVERY_OPTIONS, sku_ids
 from creatorflow.sandbox._tiktok_orders import OrderBook, SearchFilter, StatusStep
+from creatorflow.sandbox._tiktok_shipping import (
+    check_mark_region,
+    check_tracking,
+    mark_warning,
+    providers_of,
+)
 from creatorflow.sandbox._tiktok_wire import (
     BAD_BODY,
     INVENTORY_INVALID,
-    NOT_SHIPPABLE,
     PACKAGE_NOT_FOUND,
     WAREHOUSE_NOT_FOUND,
     ApiError,
@@ -102,6 +109,14 @@ class ShopApi:
             ("POST", _p("/fulfillment/202309/packages/ship"), self.batch_ship, True, True),
             ("POST", _p("/fulfillment/202309/packages/{package_id}/ship"), self.ship, True, True),
             ("POST", _p("/fulfillment/202309/orders/{order_id}/packages"), self.mark, True, True),
+            ("GET", _p("/fulfillment/202309/packages/{package_id}"), self.package, True, True),
+            (
+                "GET",
+                _p("/fulfillment/202309/orders/{order_id}/tracking"),
+                self.tracking,
+                True,
+                True,
+            ),
             (
                 "POST",
                 _p("/product/202309/products/{product_id}/inventory/update"),
@@ -113,6 +128,13 @@ class ShopApi:
                 "GET",
                 _p("/logistics/202309/warehouses/{warehouse_id}/delivery_options"),
                 self.delivery_options,
+                True,
+                True,
+            ),
+            (
+                "GET",
+                _p("/logistics/202309/delivery_options/{delivery_option_id}/shipping_providers"),
+                self.shipping_providers,
                 True,
                 True,
             ),
@@ -172,17 +194,17 @@ class ShopApi:
         order = self._book.order_of_package(package.id)
         if order is None:
             raise business_error(PACKAGE_NOT_FOUND, f"package {package.id} not found")
-        shipment = package.self_shipment or SelfShipment()
-        tracking = shipment.tracking_number or f"SBX{package.id[-10:]}"
-        try:
-            return self._book.ship(
-                order, tracking, shipment.shipping_provider_id, None, "AWAITING_COLLECTION"
-            )
-        except ValueError as exc:
-            raise business_error(NOT_SHIPPABLE, str(exc)) from None
+        shipment = package.self_shipment
+        if shipment is None:  # TikTok shipping: the sandbox makes up the platform's number
+            tracking, provider = f"SBX{package.id[-10:]}", ""
+        else:
+            tracking = check_tracking(shipment.tracking_number)
+            provider = shipment.shipping_provider_id
+        _, steps = self._book.ship(order, tracking, provider, None, package_id=package.id)
+        return steps
 
     def ship(self, req: ApiRequest) -> Result:
-        """Ship Package: tracking on every line, order to AWAITING_COLLECTION."""
+        """Ship Package: tracking on the package's lines; AWAITING_COLLECTION when all are."""
         package = _decode(req.body, ShipPackage)
         package = msgspec.structs.replace(package, id=req.params["package_id"])
         return {}, self._ship_one(package)
@@ -200,20 +222,37 @@ class ShopApi:
         return {"errors": errors}, steps
 
     def mark(self, req: ApiRequest) -> Result:
-        """Mark Package As Shipped: the given lines (all by default); IN_TRANSIT when all are."""
+        """Mark Package As Shipped (US/EMEA/JP shops only, else 21008106): the given lines
+        (all by default) into a package; AWAITING_COLLECTION when every line is shipped."""
         body = _decode(req.body, MarkShipped)
+        check_mark_region(self._config.shop_region)
         order = self._book.require(req.params["order_id"])
-        try:
-            steps = self._book.ship(
-                order, body.tracking_number, body.shipping_provider_id,
-                body.order_line_item_ids, "IN_TRANSIT",
-            )  # fmt: skip
-        except ValueError as exc:
-            raise business_error(NOT_SHIPPABLE, str(exc)) from None
-        shipped = body.order_line_item_ids or [line.id for line in order.lines]
-        data = {"order_id": order.id, "package_id": order.package_id,
-                "order_line_item_ids": shipped, "warning": {"message": ""}}  # fmt: skip
+        tracking = check_tracking(body.tracking_number)
+        provider = body.shipping_provider_id
+        package_id, steps = self._book.ship(order, tracking, provider, body.order_line_item_ids)
+        shipped = [line.id for line in order.lines_of(package_id)]
+        data = {"order_id": order.id, "package_id": package_id, "order_line_item_ids": shipped,
+                "warning": {"message": mark_warning(tracking, provider)}}  # fmt: skip
         return data, steps
+
+    def package(self, req: ApiRequest) -> Result:
+        """Get Package Detail."""
+        package_id = req.params["package_id"]
+        order = self._book.order_of_package(package_id)
+        if order is None:
+            raise business_error(PACKAGE_NOT_FOUND, f"package {package_id} not found")
+        return order.package_view(package_id), []
+
+    def tracking(self, req: ApiRequest) -> Result:
+        """Get Order Tracking: events since the order shipped (milliseconds)."""
+        order = self._book.require(req.params["order_id"])
+        return {"tracking": order.tracking_events()}, []
+
+    def shipping_providers(self, req: ApiRequest) -> Result:
+        """Get Shipping Providers of one of the warehouse's delivery options."""
+        known = frozenset(option_id for option_id, _ in DELIVERY_OPTIONS.values())
+        providers = providers_of(req.params["delivery_option_id"], known)
+        return {"shipping_providers": providers}, []
 
     def update_inventory(self, req: ApiRequest) -> Result:
         """Update Inventory: per-SKU ``data.errors[]``, levels kept per warehouse."""

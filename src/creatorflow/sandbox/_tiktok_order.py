@@ -8,6 +8,11 @@ Life cycle (reference §2.1), each step one ORDER_STATUS_CHANGE webhook::
 ON_HOLD is skipped for an order created with ``on_hold: false``; PARTIALLY_SHIPPING is visited
 only when asked for. Line items carry no quantity: one line item per unit, like the real API.
 Money is kept in integer minor units and rendered as strings with two decimals.
+
+Packages: an order is created with one package holding every line (its ``package_id``, which
+Ship Package takes); Mark Package As Shipped of a subset of lines moves them to a new package.
+A line's ``package_status`` follows the order: TO_FULFILL → PROCESSING (shipped, awaiting
+collection) → FULFILLING (IN_TRANSIT) → COMPLETED (DELIVERED), or CANCELLED.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
+
+from creatorflow.sandbox._tiktok_shipping import provider_name
 
 DeliveryKind = Literal["STANDARD", "EXPRESS", "ECONOMY"]
 
@@ -120,6 +127,14 @@ class LineItem:
     package_status: str = "TO_FULFILL"
     tracking_number: str = ""
     shipping_provider_id: str = ""
+    package_id: str = ""
+
+
+_LINE_PACKAGE_STATUS: Final = {
+    "IN_TRANSIT": "FULFILLING",
+    "DELIVERED": "COMPLETED",
+    "COMPLETED": "COMPLETED",
+}
 
 
 @dataclasses.dataclass(slots=True)
@@ -183,6 +198,65 @@ class SandboxOrder:
                 line.package_status = "CANCELLED"
         elif status in ("AWAITING_COLLECTION", "IN_TRANSIT") and self.rts_time is None:
             self.rts_time = at
+        if status in _LINE_PACKAGE_STATUS:
+            for line in self.lines:
+                if line.tracking_number:
+                    line.package_status = _LINE_PACKAGE_STATUS[status]
+
+    def package_ids(self) -> list[str]:
+        """Every package of the order, the first one first."""
+        return list(dict.fromkeys([self.package_id, *(line.package_id for line in self.lines)]))
+
+    def lines_of(self, package_id: str) -> list[LineItem]:
+        """The lines in one package."""
+        return [line for line in self.lines if (line.package_id or self.package_id) == package_id]
+
+    def shipped_packages(self) -> list[dict[str, str]]:
+        """``[{"package_id", "tracking_number", "shipping_provider_id"}]`` of the packages
+        that carry a tracking number (none before the order is shipped)."""
+        shipped = []
+        for package_id in self.package_ids():
+            tracked = [line for line in self.lines_of(package_id) if line.tracking_number]
+            if tracked:
+                shipped.append(
+                    {"package_id": package_id, "tracking_number": tracked[0].tracking_number,
+                     "shipping_provider_id": tracked[0].shipping_provider_id}
+                )  # fmt: skip
+        return shipped
+
+    def package_view(self, package_id: str) -> dict[str, Any]:
+        """Get Package Detail of one of the order's packages (shipping-apis §2.6)."""
+        lines = self.lines_of(package_id)
+        first = lines[0] if lines else LineItem("", "", "", "", 0)
+        option_id, _ = DELIVERY_OPTIONS[self.delivery_kind]
+        return {
+            "package_id": package_id,
+            "orders": [{"id": self.id}],
+            "order_line_item_ids": [line.id for line in lines],
+            "package_status": _package_status(first.package_status),
+            "shipping_type": "SELLER",
+            "shipping_provider_id": first.shipping_provider_id,
+            "shipping_provider_name": provider_name(first.shipping_provider_id),
+            "tracking_number": first.tracking_number,
+            "delivery_option_id": option_id,
+            "handover_method": "DROP_OFF",
+            "split_and_combine_tag": "DEFAULT" if package_id == self.package_id else "SPLIT",
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+        }
+
+    def tracking_events(self) -> list[dict[str, Any]]:
+        """Get Order Tracking: one event per status since shipping (times in milliseconds)."""
+        if not self.tracking_number:
+            return []
+        shipped = False
+        events = []
+        for status, at in self.history:
+            shipped = shipped or status in ("PARTIALLY_SHIPPING", "AWAITING_COLLECTION")
+            if shipped and status in _TRACKING_TEXT:
+                events.append({"description": _TRACKING_TEXT[status],
+                               "update_time_millis": at * 1000})  # fmt: skip
+        return events
 
     def to_api(self, currency: str, warehouse_id: str) -> dict[str, Any]:
         """The order as Get Order Detail / Get Order List return it (reference §2.3-§2.7)."""
@@ -215,6 +289,7 @@ class SandboxOrder:
             "warehouse_id": warehouse_id,
             "tracking_number": self.tracking_number,
             "shipping_provider_id": self.shipping_provider_id,
+            "shipping_provider": provider_name(self.shipping_provider_id),
             "payment": {
                 "currency": currency,
                 "original_total_product_price": money(sub_total),
@@ -233,7 +308,7 @@ class SandboxOrder:
                 "postal_code": self.postal_code,
                 "region_code": self.region_code,
             },
-            "packages": [{"id": self.package_id}],
+            "packages": [{"id": package_id} for package_id in self.package_ids()],
             "line_items": [self._line(line, currency) for line in self.lines],
         }
         for name in ("paid_time", "rts_time", "cancel_time"):
@@ -253,8 +328,22 @@ class SandboxOrder:
             "sale_price": money(line.price_cents),
             "currency": currency,
             "display_status": self.status,
-            "package_id": self.package_id,
+            "package_id": line.package_id or self.package_id,
             "package_status": line.package_status,
             "tracking_number": line.tracking_number,
             "shipping_provider_id": line.shipping_provider_id,
+            "shipping_provider_name": provider_name(line.shipping_provider_id),
         }
+
+
+_TRACKING_TEXT: Final = {
+    "PARTIALLY_SHIPPING": "Part of the order was handed to the carrier",
+    "AWAITING_COLLECTION": "Shipped by the seller, awaiting collection",
+    "IN_TRANSIT": "In transit",
+    "DELIVERED": "Delivered",
+}
+
+
+def _package_status(line_status: str) -> str:
+    # Line statuses map onto package statuses; TO_FULFILL lines are in an unshipped package.
+    return "PROCESSING" if line_status == "TO_FULFILL" else line_status

@@ -1,8 +1,9 @@
 """The sandbox's order book: create, move, read, search, ship; inventory levels.
 
 State (bounded): at most ``max_orders`` orders, oldest evicted first (with their packages);
-inventory levels for at most ``max_orders`` SKUs. Ids are deterministic: a counter offset by
-the seed, shaped like TikTok's 18-19 digit snowflakes. Every status change returns
+inventory levels for at most ``max_orders`` SKUs; the owner of at most ``max_orders`` tracking
+numbers (a number is refused on a second order: 21011025). Ids are deterministic: a counter
+offset by the seed, shaped like TikTok's 18-19 digit snowflakes. Every status change returns
 :class:`StatusStep` values, which the caller turns into webhooks, in life-cycle order.
 Update times strictly increase per order, so steps of one order are ordered by ``update_time``.
 """
@@ -20,6 +21,7 @@ import msgspec
 from creatorflow.ports import Clock
 from creatorflow.sandbox._tiktok_config import TikTokSandboxConfig, id_base
 from creatorflow.sandbox._tiktok_order import (
+    CANCELLED,
     SHIPPABLE,
     LineItem,
     OrderSpec,
@@ -28,11 +30,19 @@ from creatorflow.sandbox._tiktok_order import (
     sku_ids,
 )
 from creatorflow.sandbox._tiktok_wire import (
+    ALREADY_DELIVERED,
+    ALREADY_SHIPPED,
+    NOT_SHIPPABLE,
+    ORDER_CANCELLED,
     ORDER_NOT_FOUND,
+    TRACKING_DUPLICATE,
     ApiError,
     business_error,
     gateway_error,
 )
+
+_SHIPPED = frozenset({"AWAITING_COLLECTION", "IN_TRANSIT"})
+_DELIVERED = frozenset({"DELIVERED", "COMPLETED"})
 
 
 class StatusStep(NamedTuple):
@@ -63,6 +73,7 @@ class OrderBook:
         self._rng = rng
         self._orders: OrderedDict[str, SandboxOrder] = OrderedDict()
         self._packages: dict[str, str] = {}
+        self._tracking: OrderedDict[str, str] = OrderedDict()  # number (upper) → order id
         self.inventory: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._products: OrderedDict[str, str] = OrderedDict()
         self._seq = 0
@@ -119,6 +130,8 @@ class OrderBook:
             postal_code=spec.postal_code,
             region_code=spec.region_code,
         )
+        for item in items:
+            item.package_id = order.package_id
         path = [] if spec.status == "UNPAID" else order.path_to(spec.status)
         # Backdate so that every step has its own second and the last one is "now".
         start = self._now() - len(path)
@@ -153,7 +166,8 @@ class OrderBook:
         self._packages[order.package_id] = order.id
         while len(self._orders) > self._config.max_orders:
             _, old = self._orders.popitem(last=False)
-            self._packages.pop(old.package_id, None)
+            for package_id in old.package_ids():
+                self._packages.pop(package_id, None)
         while len(self._products) > self._config.max_orders:
             self._products.popitem(last=False)
 
@@ -213,29 +227,75 @@ class OrderBook:
         tracking: str,
         provider: str,
         line_ids: Sequence[str] | None,
-        target: str,
-    ) -> list[StatusStep]:
-        """Put tracking on the given lines (all when None) and move the order when configured:
-        to ``target`` once every line is shipped, else to PARTIALLY_SHIPPING.
+        *,
+        package_id: str | None = None,
+    ) -> tuple[str, list[StatusStep]]:
+        """Put tracking on lines and move the order when configured: to AWAITING_COLLECTION
+        once every line is shipped, else to PARTIALLY_SHIPPING. Returns the package shipped.
+
+        Ship Package passes ``package_id`` (its lines ship); Mark Package As Shipped passes
+        ``line_ids`` (None or empty: every line) and gets the order's first package when that is
+        exactly what ships, a new package otherwise.
 
         Raises:
-            ValueError: the order is not awaiting shipment, or a line id is not on it.
+            ApiError: 21011041 cancelled, 21011027 delivered, 21011006 shipped already (any
+                chosen line has tracking, or the order is past shipping), 21011002 not
+                awaiting shipment or a line not on the order, 21011025 the tracking number is
+                on another order.
         """
+        if order.status == CANCELLED:
+            raise business_error(ORDER_CANCELLED, f"order {order.id} is cancelled")
+        if order.status in _DELIVERED:
+            raise business_error(ALREADY_DELIVERED, f"order {order.id} is {order.status}")
+        if package_id is not None:
+            chosen = order.lines_of(package_id)
+        elif not line_ids:
+            chosen = list(order.lines)
+        else:
+            by_id = {line.id: line for line in order.lines}
+            unknown = [i for i in line_ids if i not in by_id]
+            if unknown:
+                raise business_error(
+                    NOT_SHIPPABLE, f"line items {unknown} are not on order {order.id}"
+                )
+            chosen = [by_id[i] for i in dict.fromkeys(line_ids)]
+        shipped = sorted({line.tracking_number for line in chosen if line.tracking_number})
+        if shipped or order.status in _SHIPPED:
+            raise business_error(
+                ALREADY_SHIPPED,
+                f"order {order.id} is shipped already ({order.status}, tracking {shipped})",
+            )
         if order.status not in SHIPPABLE:
-            raise ValueError(f"order {order.id} is {order.status}, not awaiting shipment")
-        by_id = {line.id: line for line in order.lines}
-        unknown = [i for i in line_ids or () if i not in by_id]
-        if unknown:
-            raise ValueError(f"line items {unknown} are not on order {order.id}")
-        chosen = order.lines if line_ids is None else [by_id[i] for i in line_ids]
+            raise business_error(
+                NOT_SHIPPABLE, f"order {order.id} is {order.status}, not awaiting shipment"
+            )
+        key = tracking.upper()
+        owner = self._tracking.get(key)
+        if owner is not None and owner != order.id and owner in self._orders:
+            raise business_error(
+                TRACKING_DUPLICATE, f"tracking number {tracking} is used by another order"
+            )
+        if package_id is None:
+            first = {line.id for line in order.lines_of(order.package_id)}
+            whole = {line.id for line in chosen} == first
+            package_id = order.package_id if whole else self._next_id(115)
+            self._packages[package_id] = order.id
         order.tracking_number, order.shipping_provider_id = tracking, provider
         for line in chosen:
             line.tracking_number, line.shipping_provider_id = tracking, provider
             line.package_status = "PROCESSING"
+            line.package_id = package_id
+        self._tracking[key] = order.id
+        self._tracking.move_to_end(key)
+        while len(self._tracking) > self._config.max_orders:
+            self._tracking.popitem(last=False)
+        return package_id, self._advance(order)
+
+    def _advance(self, order: SandboxOrder) -> list[StatusStep]:
         if not self._config.ship_advances_status:
             return []
         if all(line.tracking_number for line in order.lines):
-            return self.move(order.id, target)
+            return self.move(order.id, "AWAITING_COLLECTION")
         if order.status == "AWAITING_SHIPMENT":
             return self.move(order.id, "PARTIALLY_SHIPPING")
         return []

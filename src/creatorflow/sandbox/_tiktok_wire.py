@@ -33,6 +33,15 @@ PACKAGE_NOT_FOUND: Final = 21011001
 NOT_SHIPPABLE: Final = 21011002
 WAREHOUSE_NOT_FOUND: Final = 21021001
 INVENTORY_INVALID: Final = 12019001
+# Fulfilment errors documented in shipping-apis §2.2 / §2.7 (HTTP 200):
+ALREADY_SHIPPED: Final = 21011006
+ALREADY_DELIVERED: Final = 21011027
+ORDER_CANCELLED: Final = 21011041
+TRACKING_DUPLICATE: Final = 21011025
+TRACKING_INVALID: Final = 21004012  # "bad characters" (the sandbox's pick of the §2.7 codes)
+NOT_IN_REGION: Final = 21008106
+NO_PROVIDER_SUBSCRIPTION: Final = 21008116
+PLATFORM_FULFILLED_OPTION: Final = 21008117
 
 _json_encode = msgspec.json.Encoder().encode
 

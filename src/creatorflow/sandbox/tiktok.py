@@ -4,9 +4,17 @@ Serves (signed, verified like the real gateway, real envelope and error codes):
 ``GET /authorization/202309/shops``, ``GET /order/202309/orders?ids=…`` (≤ 50),
 ``POST /order/202309/orders/search``, ``POST /fulfillment/202309/packages/{id}/ship``,
 ``POST /fulfillment/202309/packages/ship``, ``POST /fulfillment/202309/orders/{id}/packages``,
+``GET /fulfillment/202309/packages/{id}``, ``GET /fulfillment/202309/orders/{id}/tracking``,
 ``POST /product/202309/products/{id}/inventory/update``,
-``GET /logistics/202309/warehouses/{id}/delivery_options``, and the token endpoints
-``GET /api/v2/token/get`` / ``/api/v2/token/refresh``. Admin endpoints live under
+``GET /logistics/202309/warehouses/{id}/delivery_options``,
+``GET /logistics/202309/delivery_options/{id}/shipping_providers``, and the token endpoints
+``GET /api/v2/token/get`` / ``/api/v2/token/refresh``.
+
+Shipping (``_tiktok_shipping``): the shop's region (``config.shop_region``, default US) picks
+the call: Mark Package As Shipped in US/EMEA/JP (21008106 elsewhere), Ship Package anywhere.
+Either moves a fully shipped order to AWAITING_COLLECTION with its signed webhook; IN_TRANSIT
+and DELIVERED follow only when driven (``set_status`` or ``POST /sandbox/tiktok/orders/{id}/
+status``, e.g. from the carrier trackers). Admin endpoints live under
 ``/sandbox/tiktok`` (see ``_tiktok_admin``). Mounted under ``/sandbox/tiktok`` (the API paths
 then follow the prefix, e.g. ``/sandbox/tiktok/order/202309/orders``) it still works: the prefix
 is stripped before the signature check, since clients sign the API path only.

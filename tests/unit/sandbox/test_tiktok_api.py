@@ -268,7 +268,7 @@ async def test_ship_mark_and_inventory_calls_are_recorded_and_move_orders() -> N
     assert [e["detail"]["package_id"] for e in errors] == [package, "404"]  # shipped / unknown
     assert app.book.require(second).status == "AWAITING_COLLECTION"
     assert mark.json()["data"]["order_id"] == third
-    assert app.book.require(third).status == "IN_TRANSIT"
+    assert app.book.require(third).status == "AWAITING_COLLECTION"  # issue 12 §4 (was IN_TRANSIT)
     assert len(inventory.json()["data"]["errors"]) == 1
     assert app.book.inventory[(sku_id, "7000000000000000003")] == 12
     paths = [c["path"] for c in calls]

@@ -6,8 +6,12 @@
     ├── code 105002                                           → TikTokTokenExpired (client
     │                                                           refreshes and resends once)
     ├── code 105001, 105005, 101000, 36004004; HTTP 401/403   → TikTokAuthError
-    ├── code 106001, 106013, 36009004/09/10/14/21/22/23/33    → TikTokRequestRejected
-    ├── HTTP 5xx or 408, code 36009003/36009007               → TikTokUnavailable
+    ├── code 106001, 106013, 36009004/09/10/14/21/22/23/33,   → TikTokRequestRejected
+    │   21011028 (package of another shop: check the cipher)
+    ├── HTTP 5xx or 408, code 36009003/36009007,              → TikTokUnavailable
+    │   11001027, 21001003 (internal error / timeout)
+    ├── a fulfillment code of shipping-apis §2.7              → its TikTokFulfillmentRefused
+    │                                                           subclass (``FULFILLMENT_CODES``)
     ├── any other non-zero code                               → TikTokError (business refusal)
     ├── other HTTP 4xx                                        → TikTokRequestRejected
     ├── body that is not an envelope (HTML from a proxy)      → by HTTP status as above; a 2xx
@@ -27,21 +31,53 @@ from contextlib import contextmanager
 import httpx
 
 from creatorflow.errors import (
+    TikTokAfterSalePending,
+    TikTokAlreadyShipped,
     TikTokAuthError,
     TikTokError,
+    TikTokFulfillmentRefused,
+    TikTokNoShippingProviders,
+    TikTokOrderCancelled,
+    TikTokOrderDelivered,
     TikTokRateLimited,
     TikTokRequestRejected,
     TikTokTokenExpired,
+    TikTokTrackingDuplicate,
+    TikTokTrackingRejected,
     TikTokUnavailable,
+    TikTokWrongFlow,
+    TikTokWrongRegion,
 )
 
 RATE_LIMITED = 36009002
 TOKEN_EXPIRED = 105002
 AUTH_CODES = frozenset({105001, 105005, 101000, 36004004})
 REJECTED_CODES = frozenset(
-    {106001, 106013, 36009004, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023, 36009033}
-)
-UNAVAILABLE_CODES = frozenset({36009003, 36009007})
+    {
+        106001, 106013, 36009004, 36009009, 36009010, 36009014, 36009021, 36009022, 36009023,
+        36009033, 21011028,
+    }
+)  # fmt: skip
+UNAVAILABLE_CODES = frozenset({36009003, 36009007, 11001027, 21001003})
+
+
+def _codes(cls: type[TikTokFulfillmentRefused], *codes: int) -> dict[int, type[TikTokError]]:
+    return dict.fromkeys(codes, cls)
+
+
+#: Fulfillment refusals (reference shipping-apis §2.7 and §2.2), code → class.
+FULFILLMENT_CODES: dict[int, type[TikTokError]] = {
+    **_codes(TikTokAlreadyShipped, 21011006, 21011020, 21042056, 21008099, 11006021, 21011040),
+    **_codes(TikTokOrderDelivered, 21011027),
+    **_codes(TikTokOrderCancelled, 21011041, 21011042),
+    **_codes(TikTokAfterSalePending, 21011007, 21008044),
+    **_codes(TikTokTrackingDuplicate, 21011025, 21034012, 21011026),
+    **_codes(TikTokTrackingRejected, 11028006, 21004012, 21004015, 21004016, 21022032),
+    **_codes(TikTokWrongFlow, 21011048, 21008025, 21011004, 21011043),
+    **_codes(TikTokWrongRegion, 21008106),
+    **_codes(TikTokFulfillmentRefused, 21011049, 21011050, 21011051, 21011052),
+    **_codes(TikTokNoShippingProviders, 21008116, 21008117),
+}
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -67,6 +103,8 @@ def error_for(
         cls, default = TikTokRequestRejected, "request rejected"
     elif code in UNAVAILABLE_CODES or http_status >= 500 or http_status == 408:
         cls, default = TikTokUnavailable, "service unavailable"
+    elif code is not None and code in FULFILLMENT_CODES:
+        cls, default = FULFILLMENT_CODES[code], "fulfillment refused"
     elif code is not None and code != 0:
         cls, default = TikTokError, "refused"
     elif http_status in (401, 403):

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from creatorflow.ports import TikTokDeliveryOption, TikTokOrder, TikTokOrderPage, TikTokShop
+from creatorflow.ports.tiktok import TikTokShippingProvider, TikTokTrackingEvent
 
 T = TypeVar("T")
 
@@ -46,6 +47,18 @@ class DeliveryOptionsData(msgspec.Struct, kw_only=True):
     """``data`` of Get Warehouse Delivery Options."""
 
     delivery_options: list[TikTokDeliveryOption] = msgspec.field(default_factory=list)
+
+
+class ShippingProvidersData(msgspec.Struct, kw_only=True):
+    """``data`` of Get Shipping Providers (shipping-apis §2.2)."""
+
+    shipping_providers: list[TikTokShippingProvider] = msgspec.field(default_factory=list)
+
+
+class TrackingData(msgspec.Struct, kw_only=True):
+    """``data`` of Get Order Tracking (shipping-apis §2.6; times in milliseconds)."""
+
+    tracking: list[TikTokTrackingEvent] = msgspec.field(default_factory=list)
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True):
@@ -109,6 +122,8 @@ ORDERS = DataDecoder(OrdersData)
 ORDER_PAGE = DataDecoder(TikTokOrderPage)
 SHOPS = DataDecoder(ShopsData)
 DELIVERY_OPTIONS = DataDecoder(DeliveryOptionsData)
+SHIPPING_PROVIDERS = DataDecoder(ShippingProvidersData)
+TRACKING = DataDecoder(TrackingData)
 WRITE = DataDecoder(WriteData)
 TOKENS = DataDecoder(TokenData)
 

@@ -14,6 +14,11 @@ Resilience per (shop, API group: order, fulfillment, product, logistics, authori
 token bucket, a circuit breaker, bounded retries (see ``_caller``). Writes (ship, mark shipped,
 inventory) are not retried after a 5xx or timeout unless the caller passes ``idempotent=True``.
 
+Shipping (issue 12 §4): :meth:`TikTokClient.ship_order` reports an order shipped with our
+label by the call the shop's region takes (``_ship`` explains the steps), built on
+``get_shipping_providers`` (cached per shop and delivery option), ``mark_package_shipped``,
+``ship_package`` and ``get_orders``.
+
 Raises, from every API method: :class:`~creatorflow.errors.CircuitOpen` (nothing was sent),
 :class:`~creatorflow.errors.TikTokError` and its subclasses (``_errors`` lists which answer
 becomes which), ``ValueError`` for arguments TikTok would refuse anyway.
@@ -31,7 +36,8 @@ import msgspec
 
 from creatorflow.adapters.tiktok import _wire
 from creatorflow.adapters.tiktok._caller import Caller
-from creatorflow.adapters.tiktok._fulfillment import FulfillmentCalls
+from creatorflow.adapters.tiktok._fulfillment import FulfillmentCalls, ProviderCache
+from creatorflow.adapters.tiktok._ship import DEFAULT_SHIP_ATTEMPTS, Shipper
 from creatorflow.adapters.tiktok._token_keeper import TokenKeeper
 from creatorflow.adapters.tiktok._types import BreakerObserver, CallObserver, Endpoint, Policy
 from creatorflow.adapters.tiktok.oauth import TikTokOAuth
@@ -47,7 +53,8 @@ from creatorflow.ports import (
     TikTokTokens,
     TokenStore,
 )
-from creatorflow.runtime import KeyedLru, MonotonicClock, SystemMonotonicClock
+from creatorflow.ports.tiktok import ShipOutcome
+from creatorflow.runtime import ExponentialJitter, KeyedLru, MonotonicClock, SystemMonotonicClock
 
 __all__ = ["MAX_ORDER_IDS", "TikTokClient", "open_tiktok_client"]
 
@@ -62,15 +69,31 @@ _SEARCH_ORDERS = Endpoint("search_orders", "POST", "order", idempotent=True)
 class _Route(NamedTuple):
     shop_key: str
     cipher: str
+    region: str = ""
 
 
 class TikTokClient(FulfillmentCalls):
     """TikTok Shop API calls of one app. Built by :func:`open_tiktok_client`."""
 
-    def __init__(self, caller: Caller, keeper: TokenKeeper, max_shops: int) -> None:
+    def __init__(
+        self,
+        caller: Caller,
+        keeper: TokenKeeper,
+        max_shops: int,
+        *,
+        clock: MonotonicClock | None = None,
+        rng: random.Random | None = None,
+        providers_ttl_s: float = 3600.0,
+        max_provider_lists: int = 4096,
+        retry_max_wait_s: float = 60.0,
+    ) -> None:
+        mono = clock if clock is not None else SystemMonotonicClock()
         self._caller = caller
         self._keeper = keeper
         self._routes: KeyedLru[str, _Route] = KeyedLru(max_shops)
+        self._provider_cache = ProviderCache(max_provider_lists, providers_ttl_s, mono)
+        backoff = ExponentialJitter(1.0, retry_max_wait_s, jitter_s=0.5, rng=rng)
+        self._shipper = Shipper(self, mono, backoff)
 
     # ------------------------------------------------------------------ shops and tokens
 
@@ -89,8 +112,13 @@ class TikTokClient(FulfillmentCalls):
             cipher=None,
         )
         for shop in data.shops:
-            self._routes.put(shop.id, _Route(shop_key, shop.cipher))
+            self._routes.put(shop.id, _Route(shop_key, shop.cipher, shop.region.upper()))
         return data.shops
+
+    async def shop_region(self, shop_id: str) -> str:
+        """The shop's region as Get Authorized Shops says (``US``, ``GB``, ``ID``…; "" when
+        TikTok gave none). Reads the shops once when the shop is not known yet."""
+        return (await self._route(shop_id)).region
 
     def cipher_of(self, shop_id: str) -> str | None:
         """The cached ``shop_cipher`` of ``shop_id``, or None. Never blocks."""
@@ -182,6 +210,50 @@ class TikTokClient(FulfillmentCalls):
         )
         return page
 
+    # ------------------------------------------------------------------ shipping
+
+    async def ship_order(
+        self,
+        shop_id: str,
+        order: TikTokOrder | str,
+        *,
+        tracking_number: str,
+        carrier_name: str,
+        region: str = "",
+        attempts: int = DEFAULT_SHIP_ATTEMPTS,
+    ) -> ShipOutcome:
+        """Tell TikTok the order shipped with ``tracking_number`` from carrier
+        ``carrier_name`` (Karrio's carrier name: mapped to the delivery option's shipping
+        provider by name). Safe to call again for the same order: it reads the order first
+        and never reports a second shipment.
+
+        ``order`` is an order id (read first) or an order the caller read just now. The call
+        follows the shop's region (``region`` overrides it): Mark Package As Shipped in US,
+        EMEA (GB/UK, ES, IE, IT, DE, FR) and JP, Ship Package with ``self_shipment``
+        elsewhere. A timeout re-reads the order before writing again (at most ``attempts``
+        writes). Blocks on the network, and on the monotonic clock between attempts.
+
+        Returns:
+            The outcome: shipped (package id, TikTok's warning), already_shipped (our number
+            is on the order), cancelled (stop, void the label), held (after-sale request
+            pending, ON_HOLD/UNPAID: later) or needs_attention (``reason``, ``detail``).
+
+        Raises:
+            TikTokUnavailable: still unreachable after ``attempts`` writes, or a re-read
+                failed. The write may have been applied: calling again re-reads first.
+            TikTokRateLimited, CircuitOpen: TikTok is not taking calls now; nothing new sent.
+            TikTokAuthError, TikTokRequestRejected: configuration (tokens, cipher).
+            ValueError: an empty tracking number, ``attempts`` < 1.
+        """
+        return await self._shipper.ship_order(
+            shop_id,
+            order,
+            tracking_number=tracking_number,
+            carrier_name=carrier_name,
+            region=region,
+            attempts=attempts,
+        )
+
     def __repr__(self) -> str:
         return f"TikTokClient(shops={len(self._routes)})"
 
@@ -246,4 +318,13 @@ async def open_tiktok_client(
             observer=observer,
             on_breaker_change=on_breaker_change,
         )
-        yield TikTokClient(caller, keeper, settings.max_shops)
+        yield TikTokClient(
+            caller,
+            keeper,
+            settings.max_shops,
+            clock=mono,
+            rng=rng,
+            providers_ttl_s=settings.providers_ttl_s,
+            max_provider_lists=settings.max_provider_lists,
+            retry_max_wait_s=settings.retry_max_wait_s,
+        )

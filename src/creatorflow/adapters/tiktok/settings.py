@@ -33,6 +33,9 @@ class TikTokClientSettings(msgspec.Struct, frozen=True, kw_only=True):
     breaker_open_s: float = 60.0
     refresh_before_s: float = 86_400.0
     max_shops: int = 10_000
+    #: Get Shipping Providers answers kept per (shop, delivery option): how long, how many.
+    providers_ttl_s: float = 3600.0
+    max_provider_lists: int = 4096
 
     @classmethod
     def from_config(
