@@ -98,3 +98,17 @@ async def test_a_bad_state_is_refused_and_nothing_of_the_write_applies(
     with pytest.raises(StoreError):
         await store.apply([PutShipment(row=shipment("y")), PutShipment(row=bad)])
     assert await store.get_shipment("y") is None
+
+
+async def test_a_shipment_is_found_by_its_tracking_number(store: LeadingStore) -> None:
+    await store.apply(
+        [
+            PutShipment(row=shipment("a", tracking_number="TN1", updated_at_ms=1)),
+            PutShipment(row=shipment("b", tracking_number="TN2", updated_at_ms=2)),
+            PutShipment(row=shipment("c")),  # no tracking number yet
+        ]
+    )
+    found = await store.shipment_by_tracking("TN2")
+    assert found is not None and found.order_id == "b"
+    assert await store.shipment_by_tracking("") is None
+    assert await store.shipment_by_tracking("nope") is None

@@ -96,6 +96,10 @@ class ShipmentReader(Protocol):
         """The order's shipment, or ``None``."""
         ...
 
+    async def shipment_by_tracking(self, tracking_number: str) -> ShipmentRow | None:
+        """The shipment with this tracking number (the latest when reused), or ``None``."""
+        ...
+
     async def due_shipments(
         self, states: Sequence[ShipmentState], now_ms: int, limit: int
     ) -> list[ShipmentRow]:

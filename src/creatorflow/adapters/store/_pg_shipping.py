@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 UPSERT_SHIPMENT = dialect(rows.UPSERT_SHIPMENT, "$")
 GET_SHIPMENT = dialect(rows.GET_SHIPMENT, "$")
+BY_TRACKING = dialect(rows.BY_TRACKING, "$")
 PUT_LABEL = dialect(rows.PUT_LABEL, "$")
 GET_LABEL = dialect(rows.GET_LABEL, "$")
 
@@ -50,6 +51,16 @@ class PgShippingSide:
             return None if row is None else rows.to_shipment(tuple(row))
 
         result: ShipmentRow | None = await self._call(read, "get_shipment", idempotent=True)
+        return result
+
+    async def shipment_by_tracking(self, tracking_number: str) -> ShipmentRow | None:
+        """The shipment with this tracking number, or ``None``; see the port."""
+
+        async def read(conn: Any) -> ShipmentRow | None:
+            row = await conn.fetchrow(BY_TRACKING, tracking_number)
+            return None if row is None else rows.to_shipment(tuple(row))
+
+        result: ShipmentRow | None = await self._call(read, "shipment_by_tracking", idempotent=True)
         return result
 
     async def due_shipments(

@@ -37,6 +37,10 @@ RETURNING (xmax = 0)
 """
 
 GET_SHIPMENT = f"SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = {{p}}"
+BY_TRACKING = (
+    f"SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE tracking_number = {{p}} "
+    "AND tracking_number != '' ORDER BY updated_at_ms DESC LIMIT 1"
+)
 
 LABEL_COLUMNS = "order_id, shipment_id, label_type, data, created_at_ms"
 

@@ -21,6 +21,7 @@ from creatorflow.ports.shipments import (
 INSERT_SHIPMENT = dialect(rows.INSERT_SHIPMENT, "?")
 UPDATE_SHIPMENT = dialect(rows.UPDATE_SHIPMENT, "?")
 GET_SHIPMENT = dialect(rows.GET_SHIPMENT, "?")
+BY_TRACKING = dialect(rows.BY_TRACKING, "?")
 PUT_LABEL = dialect(rows.PUT_LABEL, "?")
 GET_LABEL = dialect(rows.GET_LABEL, "?")
 
@@ -46,6 +47,15 @@ class SqliteShippingSide:
             return None if row is None else rows.to_shipment(row)
 
         return await self._reader.run(read, "get_shipment")
+
+    async def shipment_by_tracking(self, tracking_number: str) -> ShipmentRow | None:
+        """The shipment with this tracking number, or ``None``; see the port."""
+
+        def read(conn: sqlite3.Connection) -> ShipmentRow | None:
+            row = conn.execute(BY_TRACKING, (tracking_number,)).fetchone()
+            return None if row is None else rows.to_shipment(row)
+
+        return await self._reader.run(read, "shipment_by_tracking")
 
     async def due_shipments(
         self, states: Sequence[ShipmentState], now_ms: int, limit: int

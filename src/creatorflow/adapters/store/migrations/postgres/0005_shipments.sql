@@ -27,6 +27,10 @@ CREATE TABLE shipments (
 CREATE INDEX shipments_due ON shipments (state, next_check_at_ms, order_id)
     WHERE next_check_at_ms IS NOT NULL;
 
+-- shipment_by_tracking: a carrier's push names the parcel by its tracking number.
+CREATE INDEX shipments_by_tracking ON shipments (tracking_number)
+    WHERE tracking_number != '';
+
 CREATE TABLE labels (
     order_id      text   COLLATE "C" NOT NULL PRIMARY KEY,
     shipment_id   text   NOT NULL,
