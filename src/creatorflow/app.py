@@ -42,13 +42,15 @@ from creatorflow.errors import ActorStopped
 from creatorflow.metrics import Metrics, RuntimeCollector
 from creatorflow.ports import Clock, SystemClock
 from creatorflow.runtime import ActorRef, MonotonicClock, Supervisor, SystemMonotonicClock
+from creatorflow.web.api import build_api
 from creatorflow.web.app import CreatorFlowApp
 from creatorflow.web.lifecycle import Lifecycle
 from creatorflow.web.server import bind_socket, serve_http
-from creatorflow.web.status import CachedInbox, StatusReporter
+from creatorflow.web.status import STATUS_TTL_S, StatusReporter
 from creatorflow.wiring import Assembly, install_all, keys
 from creatorflow.wiring.core import AppStore, check_bind, migrate, open_store
 from creatorflow.wiring.keys import TreeRefs
+from creatorflow.wiring.shipping import open_shipping_side
 from creatorflow.wiring.suppliers import open_supplier
 from creatorflow.wiring.tiktok import TikTokSide, open_tiktok_side
 from creatorflow.wiring.tiktok import observers as tiktok_observers
@@ -119,6 +121,7 @@ async def open_service(
                 on_breaker_change=on_breaker,
             ) as tiktok,
             open_supplier(config, clock) as (supplier, supplier_sandbox),
+            open_shipping_side(config, clock) as shipping,
         ):
             asm = Assembly(
                 config=config,
@@ -130,6 +133,7 @@ async def open_service(
                 tiktok=tiktok,
                 supplier=supplier,
                 supplier_sandbox=supplier_sandbox,
+                shipping=shipping,
                 rules=rules,
                 lifecycle=Lifecycle(),
                 root=Assembly.root_supervisor(config, timer),
@@ -164,7 +168,8 @@ async def open_service(
 
 
 def _web_app(asm: Assembly) -> CreatorFlowApp:
-    """The ASGI app: the hot routes, the probes and what the capabilities contributed."""
+    """The ASGI app: the hot routes, the probes, the mounts and the ``/api`` the capabilities
+    contributed to."""
 
     async def readiness() -> dict[str, str]:
         await asm.store.ping()
@@ -172,7 +177,6 @@ def _web_app(asm: Assembly) -> CreatorFlowApp:
 
     return CreatorFlowApp(
         webhooks=asm.refs.get(keys.WEBHOOKS),
-        inbox=CachedInbox(asm.store, asm.cache),
         metrics=asm.metrics,
         lifecycle=asm.lifecycle,
         readiness=readiness,
@@ -182,10 +186,9 @@ def _web_app(asm: Assembly) -> CreatorFlowApp:
             lifecycle=asm.lifecycle,
             tree=asm.root.stats,
             clock=asm.clock,
+            ttl_s=STATUS_TTL_S,  # unauthenticated: a snapshot, not a store ping per request
         ).report,
-        api_token=asm.config.api.token,
-        api_parts=asm.api_parts,
-        api_routes=asm.api_routes,
+        api=build_api(asm.api_routes, token=asm.config.api.token),
         mounts=asm.mounts,
     )
 

@@ -187,6 +187,7 @@ class ShippingConfig(Section):
     """``[shipping]``: the carrier gateway (Karrio's REST API), where parcels ship from, and
     the parcel assumed when a SKU has no size of its own."""
 
+    enabled: bool = True
     base_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://\S+)?$")] = ""
     api_key: str = ""
     timeout_s: PositiveFloat = 10.0
@@ -206,6 +207,20 @@ class ShippingConfig(Section):
     default_parcel_length_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 20
     default_parcel_width_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 15
     default_parcel_height_cm: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
+    webhook_secret: str = ""
+    label_deadline_s: PositiveFloat = 2.0
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    breaker_open_s: PositiveFloat = 30.0
+    max_per_carrier: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64
+    max_tries: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    retry_min_s: PositiveFloat = 5.0
+    retry_max_s: PositiveFloat = 300.0
+    void_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    poll_interval_s: PositiveFloat = 15.0
+    poll_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    track_first_s: PositiveFloat = 60.0
+    track_max_s: PositiveFloat = 21_600.0
 
     #: Address/parcel fields as the keys that fill them, for error messages (in this order).
     _KEYS: ClassVar[dict[str, str]] = {
@@ -338,7 +353,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
 }
 
 #: Keys whose values are never printed or logged.
-SECRET_KEYS = frozenset({"app_secret", "token", "api_key"})
+SECRET_KEYS = frozenset({"app_secret", "token", "api_key", "webhook_secret"})
 
 #: Environment variables that are not config keys (test switches, tooling).
 _NOT_CONFIG = frozenset({"CREATORFLOW_REQUIRE_SERVICES", "CREATORFLOW_CONFIG"})

@@ -254,6 +254,19 @@ class Metrics:
             ["breaker"],
             registry=r,
         )
+        self.carrier_calls = Counter(
+            "creatorflow_carrier_calls",
+            "Carrier gateway calls by carrier ('*': gateway-wide, e.g. rating) and outcome.",
+            ["carrier", "outcome"],
+            registry=r,
+        )
+        self.carrier_latency = Histogram(
+            "creatorflow_carrier_call_latency_seconds",
+            "Carrier gateway call latency by carrier.",
+            ["carrier"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.ready = Gauge("creatorflow_ready", "1 when the service accepts traffic.", registry=r)
 
     def count_received(self, type_: int, topic: str) -> None:

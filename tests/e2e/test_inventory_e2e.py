@@ -23,6 +23,8 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 ENV = {
     "CREATORFLOW_ORDERS__SYNC_COALESCE_MS": "0",
     "CREATORFLOW_STOCK_SYNC__DEBOUNCE_MS": "0",
+    # Inventory only: orders stay reserved (shipping commits their stock; it has its own e2e).
+    "CREATORFLOW_SHIPPING__ENABLED": "false",
 }
 
 

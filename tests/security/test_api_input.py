@@ -162,7 +162,7 @@ def test_a_public_bind_refuses_the_builtin_sandbox(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith("config: sandbox.allow_public:")
     assert "\n" not in message
-    assert "TikTok Shop" in message and "supplier" in message
+    assert "TikTok Shop" in message and "supplier" in message and "carriers" in message
 
 
 def test_a_public_bind_refuses_a_real_tiktok_without_app_credentials(tmp_path: Path) -> None:
@@ -170,6 +170,7 @@ def test_a_public_bind_refuses_a_real_tiktok_without_app_credentials(tmp_path: P
         tmp_path,
         CREATORFLOW_TIKTOK_BASE_URL="https://open-api.tiktokglobalshop.com",
         CREATORFLOW_SUPPLIER__BASE_URL="https://supplier.example",
+        CREATORFLOW_SHIPPING_BASE_URL="https://karrio.example",
     )
     with pytest.raises(ConfigError, match=r"^config: tiktok\.app_key:"):
         check_bind(load_config(environ=env))
@@ -182,6 +183,7 @@ def test_a_public_bind_with_real_credentials_starts(tmp_path: Path) -> None:
         CREATORFLOW_TIKTOK_APP_KEY="k",
         CREATORFLOW_TIKTOK_APP_SECRET="s",
         CREATORFLOW_REORDER__ENABLED="false",  # no supplier: no sandbox supplier needed
+        CREATORFLOW_SHIPPING_BASE_URL="https://karrio.example",
     )
     check_bind(load_config(environ=env))  # no error: a real deployment
 

@@ -83,6 +83,18 @@ async def read_body(
     return body
 
 
+def without_body(send: Send) -> Send:
+    """``send`` for a HEAD request: the response's status and headers, an empty body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            more = message.get("more_body", False)
+            message = {"type": "http.response.body", "body": b"", "more_body": more}
+        await send(message)
+
+    return send_head
+
+
 async def respond(
     send: Send,
     status: int,

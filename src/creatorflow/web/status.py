@@ -4,10 +4,16 @@ Each component is ``ok``, ``degraded`` (working with reduced service, e.g. the c
 and every read goes to the store) or ``down``; the overall status is the worst of them. "Accepting"
 and "processing" are reported apart (DESIGN §8): ``inbox.oldest_unprocessed_age_s`` says how far
 behind processing is even while webhooks are still acknowledged.
+
+``/status`` needs no token, so the service serves a snapshot: :class:`StatusReporter` with
+``ttl_s`` > 0 keeps its last report that long, and concurrent requests wait for the one run
+of the checks in flight; however often it is asked, the store and the cache are pinged at most
+once per ``ttl_s``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
@@ -23,6 +29,8 @@ from creatorflow.web.lifecycle import Lifecycle
 Level = Literal["ok", "degraded", "down"]
 _ORDER: Final[dict[str, int]] = {"ok": 0, "degraded": 1, "down": 2}
 _CHECK_TIMEOUT_S: Final = 2.0
+#: How long the service serves one ``/status`` report (seconds).
+STATUS_TTL_S: Final = 1.0
 _STATUS_CODEC: Final = msgspec.msgpack.Decoder(InboxStatus)
 _encode = msgspec.msgpack.Encoder().encode
 
@@ -55,7 +63,12 @@ class CachedInbox:
 
 
 class StatusReporter:
-    """Builds the ``/status`` document from live checks."""
+    """Builds the ``/status`` document from live checks, at most once per ``ttl_s``.
+
+    Args:
+        ttl_s: how long a report is served again (0: every call runs the checks).
+        monotonic: the clock ``ttl_s`` is measured on (seconds).
+    """
 
     def __init__(
         self,
@@ -65,14 +78,35 @@ class StatusReporter:
         lifecycle: Lifecycle,
         tree: Callable[[], SupervisorStats],
         clock: Clock,
+        ttl_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._cache = cache
         self._lifecycle = lifecycle
         self._tree = tree
         self._clock = clock
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._lock = anyio.Lock()
+        self._last: tuple[Level, dict[str, Any]] | None = None
+        self._last_at = 0.0
 
     async def report(self) -> tuple[Level, dict[str, Any]]:
+        """(overall, document): the last report if younger than ``ttl_s``, else a new one.
+
+        A checkpoint; waits for a run of the checks already in flight rather than starting
+        another (each check is bounded by a short deadline).
+        """
+        if self._ttl_s <= 0:
+            return await self._checks()
+        async with self._lock:
+            if self._last is None or self._monotonic() - self._last_at >= self._ttl_s:
+                self._last = await self._checks()
+                self._last_at = self._monotonic()
+            return self._last
+
+    async def _checks(self) -> tuple[Level, dict[str, Any]]:
         """Run the checks (each bounded by a short deadline); return (overall, document)."""
         components: dict[str, dict[str, Any]] = {
             "store": await self._store_check(),

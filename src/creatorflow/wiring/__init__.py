@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from creatorflow.wiring import core, inbox, inventory, orders, suppliers, tiktok
+from creatorflow.wiring import core, inbox, inventory, orders, shipping, suppliers, tiktok
 from creatorflow.wiring._assembly import Assembly, Key, Refs
 
 #: ``install`` of every capability, in start order.
@@ -19,6 +19,7 @@ CAPABILITIES: tuple[Callable[[Assembly], None], ...] = (
     tiktok.install,  # the sandbox mount and the authorize route (the client is an edge)
     suppliers.install,  # the sandbox supplier's mount (the client is an edge)
     inventory.install,  # SKU actors, stock sync, keeper, watcher, the reservation step
+    shipping.install,  # carrier pool, tracking poller, the label step (after reservation)
     orders.install,  # scheduler (runs the saga steps), order sync, reconciler
     inbox.install,  # pump and ingress, the webhook endpoint
 )

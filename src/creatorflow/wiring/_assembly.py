@@ -4,7 +4,7 @@ One :class:`Assembly` per service. ``app.open_service`` opens the shared edges (
 TikTok, supplier) and hands them here; each capability's ``install(asm)`` adds its actors to
 the root supervisor (in install order, which is the start order; shutdown runs in reverse),
 registers the refs others need under typed :class:`Key` s, and contributes to the collectors
-(saga steps, API parts, routes, sandbox mounts). Nothing is started until ``app`` runs the root.
+(saga steps, ``/api`` routes, sandbox mounts). Nothing is started until ``app`` runs the root.
 
 Forward references (an inventory hook that tells the scheduler, installed later) go through
 ``asm.refs.lazy(KEY)``: a function resolved when called, after every install is done. A factory
@@ -29,7 +29,8 @@ from creatorflow.runtime import (
     Strategy,
     Supervisor,
 )
-from creatorflow.web.app import ApiPart, Handler
+from creatorflow.web.api import ApiRoute
+from creatorflow.web.app import Handler
 from creatorflow.web.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from creatorflow.caching import LayeredCache
     from creatorflow.sandbox.supplier import SupplierSandbox
     from creatorflow.wiring.core import AppStore
+    from creatorflow.wiring.shipping import ShippingSide
     from creatorflow.wiring.tiktok import TikTokSide
 
 T = TypeVar("T")
@@ -99,12 +101,12 @@ class Assembly:
     root: Supervisor
     rules: RuleSet
     lifecycle: Lifecycle
+    shipping: ShippingSide
     supplier_sandbox: SupplierSandbox | None = None
     refs: Refs = field(default_factory=Refs)
     saga_steps: list[SagaStep] = field(default_factory=list)
-    api_parts: list[ApiPart] = field(default_factory=list)
-    #: Exact ``(method, path)`` routes behind the ``/api`` bearer token.
-    api_routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
+    #: The ``/api`` operations (``web.api.build_api`` serves them behind the bearer token).
+    api_routes: list[ApiRoute] = field(default_factory=list)
     #: ASGI apps served under a path prefix (the built-in sandboxes).
     mounts: dict[str, Handler] = field(default_factory=dict)
 

@@ -108,9 +108,9 @@ def check_bind(config: Config) -> None:
         raise ConfigError(
             f"config: sandbox.allow_public: http.host {host} is not loopback and the built-in "
             f"sandbox {' and '.join(sandboxes)} would serve it with public secrets; set "
-            "CREATORFLOW_TIKTOK_BASE_URL with CREATORFLOW_TIKTOK_APP_KEY/_APP_SECRET (and "
-            "supplier.base_url, or reorder.enabled = false), or sandbox.allow_public = true "
-            "for a public demo"
+            "CREATORFLOW_TIKTOK_BASE_URL with CREATORFLOW_TIKTOK_APP_KEY/_APP_SECRET, "
+            "CREATORFLOW_SHIPPING_BASE_URL (and supplier.base_url, or reorder.enabled = "
+            "false), or sandbox.allow_public = true for a public demo"
         )
     if config.tiktok.base_url and not config.tiktok_apps():
         raise ConfigError(
@@ -148,4 +148,6 @@ def builtin_sandboxes(config: Config) -> list[str]:
         names.append("TikTok Shop")
     if not config.supplier.base_url and config.reorder.enabled:
         names.append("supplier")
+    if not config.shipping.base_url:
+        names.append("carriers")
     return names

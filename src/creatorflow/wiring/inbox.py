@@ -1,5 +1,6 @@
 """The inbox capability: the webhook ingress (dedupe → durable insert → hand-off), the inbox
-pump (re-reads unprocessed rows) and the hot ``POST /webhooks/tiktok`` endpoint.
+pump (re-reads unprocessed rows), the hot ``POST /webhooks/tiktok`` endpoint and
+``GET /api/webhooks/{notification_id}``.
 
 Installed after orders: the ingress hands stored webhooks to order sync (``ORDER_SYNC``).
 """
@@ -11,6 +12,8 @@ from creatorflow.actors.ingress import WebhookIngress
 from creatorflow.domain.webhook import topic_name
 from creatorflow.ports import InboxRecord
 from creatorflow.runtime import ChildSpec, Restart
+from creatorflow.web.api.webhook_status import WebhookStatusApi
+from creatorflow.web.status import CachedInbox
 from creatorflow.web.webhooks import WebhookEndpoint
 from creatorflow.wiring import keys
 from creatorflow.wiring._assembly import Assembly
@@ -80,3 +83,4 @@ def install(asm: Assembly) -> None:
             timeout_s=config.http.webhook_timeout_s,
         ),
     )
+    asm.api_routes += WebhookStatusApi(CachedInbox(asm.store, asm.cache)).routes()

@@ -20,7 +20,9 @@ from creatorflow.actors.stock_watcher import ReorderSettings, SaleObserved, Stoc
 from creatorflow.errors import CreatorFlowError
 from creatorflow.metrics_inventory import InventoryMetrics
 from creatorflow.runtime import ActorRef, ChildSpec, Published, Registry, Restart
-from creatorflow.web.inventory import InventoryApi
+from creatorflow.web.api.content import ContentMetricsApi
+from creatorflow.web.api.inventory import InventoryApi
+from creatorflow.web.api.purchase_orders import PurchaseOrdersApi
 from creatorflow.wiring import keys
 from creatorflow.wiring._assembly import Assembly
 
@@ -231,12 +233,13 @@ def install(asm: Assembly) -> None:
             holds_of=asm.store.order_reservations,
         )
     )
-    asm.api_parts.append(
-        InventoryApi(
-            ask=inventory.ask,
-            reader=asm.store,
-            clock_ms=asm.clock.now_ms,
-            watcher_tell=watcher_ref.tell_nowait,
-            watcher_ask=watcher_ref.ask,
-        )
-    )
+    asm.api_routes += InventoryApi(
+        ask=inventory.ask,
+        reader=asm.store,
+        clock_ms=asm.clock.now_ms,
+        watcher_ask=watcher_ref.ask,
+    ).routes()
+    asm.api_routes += PurchaseOrdersApi(asm.store).routes()
+    asm.api_routes += ContentMetricsApi(
+        watcher_tell=watcher_ref.tell_nowait, clock_ms=asm.clock.now_ms
+    ).routes()

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from creatorflow.actors.inventory_keeper import KeeperMsg
     from creatorflow.actors.order_scheduler import SchedulerMsg
     from creatorflow.actors.reconciler import ReconcileNow
+    from creatorflow.actors.shipping.messages import CarrierPoolMsg
+    from creatorflow.actors.shipping.tracking import PollerMsg
     from creatorflow.actors.stock_sync import StockSyncMsg
     from creatorflow.actors.stock_watcher import WatcherMsg
     from creatorflow.actors.store_writer import Write
@@ -31,6 +33,8 @@ RECONCILER: Key[ActorRef[ReconcileNow]] = Key("reconciler")
 PUMP: Key[ActorRef[Kick]] = Key("inbox_pump")
 INGRESS: Key[ActorRef[IngressMsg]] = Key("webhook_ingress")
 WEBHOOKS: Key[WebhookEndpoint] = Key("webhook_endpoint")
+CARRIER_POOL: Key[ActorRef[CarrierPoolMsg]] = Key("carrier_pool")
+TRACKING_POLLER: Key[ActorRef[PollerMsg]] = Key("tracking_poller")
 
 
 @dataclass

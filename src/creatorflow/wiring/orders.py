@@ -11,7 +11,7 @@ from creatorflow.actors.reconciler import Reconciler
 from creatorflow.domain.webhook import topic_name
 from creatorflow.ports import InboxRecord
 from creatorflow.runtime import Backoff, ChildSpec, Restart
-from creatorflow.web.orders import OrdersApi
+from creatorflow.web.api.orders import OrdersApi
 from creatorflow.wiring import keys
 from creatorflow.wiring._assembly import Assembly
 
@@ -104,4 +104,4 @@ def install(asm: Assembly) -> None:
             )
         ),
     )
-    asm.api_parts.append(OrdersApi(orders=asm.store, scheduler=scheduler))
+    asm.api_routes += OrdersApi(orders=asm.store, scheduler=scheduler, shipments=asm.store).routes()

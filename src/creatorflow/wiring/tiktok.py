@@ -47,7 +47,7 @@ from creatorflow.ports import (
 )
 from creatorflow.runtime import BreakerState, MonotonicClock
 from creatorflow.sandbox.tiktok import PREFIX, TikTokSandbox, TikTokSandboxConfig, clock_seed
-from creatorflow.web.tiktok_auth import AuthorizeEndpoint
+from creatorflow.web.api.tiktok_auth import AuthorizeApi
 from creatorflow.wiring._assembly import Assembly
 
 log = logging.getLogger("creatorflow.tiktok")
@@ -290,4 +290,4 @@ def install(asm: Assembly) -> None:
     tiktok = asm.tiktok
     if tiktok.sandbox is not None:
         asm.mounts[PREFIX] = tiktok.sandbox
-    asm.api_routes[("POST", "/api/tiktok/authorize")] = AuthorizeEndpoint(tiktok.authorize)
+    asm.api_routes += AuthorizeApi(tiktok.authorize).routes()

@@ -27,8 +27,8 @@ from creatorflow.errors import StoreUnavailable
 from creatorflow.ports import WriteOp, WriteResult
 from creatorflow.runtime import Registry, open_actor
 from creatorflow.runtime.testing import FakeClock, wait_all_tasks_blocked
-from creatorflow.web._http import Receive, Scope, Send
-from creatorflow.web.inventory import MAX_IDEMPOTENCY_KEY_CHARS, InventoryApi
+from creatorflow.web.api import build_api
+from creatorflow.web.api.inventory import MAX_IDEMPOTENCY_KEY_CHARS, InventoryApi
 
 pytestmark = pytest.mark.anyio
 
@@ -109,11 +109,7 @@ async def service(
             )
             api = InventoryApi(ask=registry.ask, reader=store, clock_ms=wall.now_ms)
 
-            async def app(scope: Scope, receive: Receive, send: Send) -> None:
-                assert api.handles(scope["path"])
-                await api.dispatch(scope, receive, send)
-
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=build_api(api.routes(), token=""))
             async with (
                 anyio.create_task_group() as tg,
                 httpx.AsyncClient(transport=transport, base_url="http://test") as client,

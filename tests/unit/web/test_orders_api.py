@@ -22,9 +22,11 @@ from creatorflow.errors import StoreUnavailable
 from creatorflow.metrics import Metrics
 from creatorflow.ports import OrderReader, SystemClock, TikTokOrder
 from creatorflow.runtime import ActorRef, Mailbox, open_actor
+from creatorflow.web.api import build_api
+from creatorflow.web.api._wire import decode_cursor, encode_cursor
+from creatorflow.web.api.orders import OrdersApi
 from creatorflow.web.app import CreatorFlowApp
 from creatorflow.web.lifecycle import Lifecycle
-from creatorflow.web.orders import OrdersApi, decode_cursor, encode_cursor
 from creatorflow.web.webhooks import WebhookEndpoint
 
 pytestmark = pytest.mark.anyio
@@ -104,13 +106,11 @@ async def app_client(
 
     app = CreatorFlowApp(
         webhooks=endpoint,
-        inbox=None,  # type: ignore[arg-type]  # the webhook-status route is not used here
         metrics=metrics,
         lifecycle=lifecycle,
         readiness=ready,
         status=status,
-        api_token=token,
-        orders=orders,
+        api=build_api([] if orders is None else orders.routes(), token=token),
     )
     transport = httpx.ASGITransport(app=app)
     try:

@@ -22,14 +22,6 @@ from helpers import APP_KEY, APP_SECRET, signed_headers, webhook_body
 pytestmark = pytest.mark.anyio
 
 
-class MemoryInbox:
-    async def get_inbox(self, notification_id: str) -> None:
-        return None
-
-    async def list_unprocessed(self, after: object, limit: int) -> list[object]:
-        return []
-
-
 @asynccontextmanager
 async def client_for(
     ingress: ActorRef[IngressMsg],
@@ -57,12 +49,10 @@ async def client_for(
 
     app = CreatorFlowApp(
         webhooks=endpoint,
-        inbox=MemoryInbox(),  # type: ignore[arg-type]
         metrics=metrics,
         lifecycle=lifecycle,
         readiness=ready,
         status=status,
-        api_token="",
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -102,9 +102,10 @@ class LabelStep:
     async def run(self, order_id: str, doc: OrderDoc, state: OrderState) -> Moves:
         order = doc.order
         if state is OrderState.RESERVED:
+            # TikTok's status decides (AWAITING_SHIPMENT / PARTIALLY_SHIPPING); its
+            # ``is_on_hold_order`` flag can outlive the hold, and TikTok refuses to ship an order
+            # still on hold anyway (the step then retries, and a cancel voids the label).
             if not may_buy_label(order.tiktok_status) or holds_stock_only(order.tiktok_status):
-                return ()
-            if order.is_on_hold_order:
                 return ()
             return await self._label(order_id, doc)
         if state is OrderState.LABELED:

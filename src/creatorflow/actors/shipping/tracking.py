@@ -1,7 +1,8 @@
 """Tracking poller: follows parcels to delivery, and brings back orders waiting for a label.
 
 Inbox:   PollNow (asked: run one pass now; reply: the number of shipments looked at)
-Replies: int
+         | TrackNow (told by the carrier push endpoint: look at this parcel now)
+Replies: int for PollNow
 State:   none between passes (the schedule is durable: each shipment's ``next_check_at_ms``)
 Restart: permanent
 Full:    PollNow asks wait
@@ -46,7 +47,17 @@ class PollNow(msgspec.Struct, frozen=True, kw_only=True, tag="poll_now"):
     """Run one pass now (asked). Reply: the number of shipments looked at."""
 
 
-class TrackingPoller(Actor[PollNow]):
+class TrackNow(msgspec.Struct, frozen=True, kw_only=True, tag="track_now"):
+    """A carrier pushed news of this parcel (told): track it now, whoever leads (the push
+    is a hint; what counts is what the gateway answers)."""
+
+    tracking_number: str
+
+
+PollerMsg = PollNow | TrackNow
+
+
+class TrackingPoller(Actor[PollerMsg]):
     """See the module docstring."""
 
     def __init__(
@@ -78,11 +89,28 @@ class TrackingPoller(Actor[PollNow]):
     async def on_start(self) -> None:
         self.start_daemon(self._every_interval)
 
-    async def handle(self, env: Envelope[PollNow]) -> None:
+    async def handle(self, env: Envelope[PollerMsg]) -> None:
         try:
-            env.reply(await self.run_once())
+            match env.msg:
+                case PollNow():
+                    env.reply(await self.run_once())
+                case TrackNow(tracking_number=number):
+                    await self._track_now(number)
+                    env.reply(0)
         except CreatorFlowError as exc:
             env.fail(exc)
+
+    async def _track_now(self, tracking_number: str) -> None:
+        row = await self._shipments.shipment_by_tracking(tracking_number)
+        if row is None or row.state not in ("labeled", "shipped", "in_transit"):
+            return
+        try:
+            with anyio.fail_after(self._call_timeout_s):
+                tracker = await self._gateway.track(tracking_number)
+        except (AdapterError, TimeoutError) as exc:
+            log.warning("tracking poller: pushed parcel %s not read: %s", tracking_number, exc)
+            return  # the scheduled poll reads it later
+        await self._pool().tell(TrackingSeen(order_id=row.order_id, tracker=tracker))
 
     async def _every_interval(self) -> None:
         while True:
@@ -120,4 +148,4 @@ class TrackingPoller(Actor[PollNow]):
             return len(waiting) + len(due)
 
 
-__all__ = ["LEADER_NAME", "PollNow", "TrackingPoller"]
+__all__ = ["LEADER_NAME", "PollNow", "PollerMsg", "TrackNow", "TrackingPoller"]

@@ -18,7 +18,7 @@ Every decision is a reason (``why``), so an operator sees why this rate was boug
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 
@@ -39,6 +39,9 @@ class Preferences(msgspec.Struct, frozen=True, kw_only=True):
     forbid_services: frozenset[str] = frozenset()
 
 
+_NO_PREFERENCES: Final = Preferences()
+
+
 class Selection(msgspec.Struct, frozen=True, kw_only=True):
     """The rates to try, best first, and why (the first reason explains the first rate)."""
 
@@ -55,7 +58,7 @@ def select_rates(
     *,
     level: Level,
     promise_days: int | None = None,
-    preferences: Preferences = Preferences(),
+    preferences: Preferences | None = None,
     unavailable: Iterable[str] = (),
 ) -> Selection:
     """Rank ``rates`` for an order of priority ``level`` (see the module docstring).
@@ -63,6 +66,7 @@ def select_rates(
     ``unavailable``: carriers (names) whose breaker is open. Never raises; no usable rate
     gives an empty ranking with the reasons.
     """
+    preferences = preferences or _NO_PREFERENCES
     why: list[str] = []
     down = frozenset(unavailable)
     usable: list[Rate] = []
