@@ -233,6 +233,11 @@ class StockSync(Actor[StockSyncMsg]):
         ]
         try:
             result = await self._tiktok.update_inventory(shop_id, product_id, skus, idempotent=True)
+        except ValueError as exc:
+            # Ids TikTok could never take (set by hand, or learned from a bad order): refused
+            # like a SKU TikTok refused, not retried until they change; never a crash.
+            log.error("stock sync: product %s not pushed, bad ids: %s", product_id, exc)
+            self._on_push("refused", len(levels))
         except (AdapterError, CircuitOpen) as exc:
             parked = self._failed(shop_id, product_id, exc)
             self._on_push("parked" if parked else "failed", len(levels))

@@ -335,3 +335,27 @@ async def test_an_outage_backs_off_doubling_up_to_the_cap() -> None:
                 times.append(float(second))
     # Waits of 5, 10, 20, then 40 s (the cap), 40 s ...
     assert [b - a for a, b in pairwise(times)][:6] == [5, 10, 20, 40, 40, 40]
+
+
+async def test_ids_tiktok_cannot_take_are_refused_not_a_crash() -> None:
+    class BadIds(FakeTikTok):
+        async def update_inventory(
+            self,
+            shop_id: str,
+            product_id: str,
+            skus: Sequence[TikTokSkuInventory],
+            *,
+            idempotent: bool = False,
+        ) -> TikTokWriteResult:
+            if product_id == "bad/id":
+                raise ValueError("product_id 'bad/id' is not a TikTok id")
+            return await super().update_inventory(shop_id, product_id, skus, idempotent=idempotent)
+
+    tiktok = BadIds()
+    async with sync(tiktok) as ref:
+        ref.tell_nowait(level("X", 3, product="bad/id"))
+        ref.tell_nowait(level("A", 5))
+        await settle(ref)
+        ref.tell_nowait(level("B", 2))  # the actor is still there, and pushes on
+        await settle(ref)
+    assert ("p1", {"id-A": 5}) in tiktok.calls and ("p1", {"id-B": 2}) in tiktok.calls
