@@ -7,7 +7,6 @@ environment variables win). A configuration problem prints one line naming the k
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +17,7 @@ import msgspec
 from creatorflow import __version__
 from creatorflow.config import Config, load_config, masked
 from creatorflow.errors import ConfigError, CreatorFlowError
+from creatorflow.telemetry.logging import setup as setup_logging
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -69,15 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.log.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if config.log.level != "DEBUG":
-        # One INFO line per outbound HTTP call (every TikTok call) drowns the service's own
-        # log; the TikTok client counts and times its calls in /metrics instead.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(config.log.level, config.log.format)
 
 
 def _run_async(config: Config, fn: Any, *args: Any) -> Any:

@@ -295,6 +295,7 @@ class RulesConfig(Section):
 
 class LogConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "text"] = "auto"
 
 
 class Config(Section):
@@ -349,6 +350,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "CREATORFLOW_BACKEND": ("server", "backend"),
     "CREATORFLOW_SERVER": ("server", "kind"),
     "CREATORFLOW_LOG_LEVEL": ("log", "level"),
+    "CREATORFLOW_LOG_FORMAT": ("log", "format"),
     "CREATORFLOW_RULES_FILE": ("rules", "file"),
 }
 

@@ -65,6 +65,7 @@ from creatorflow.ports import (
     WriteOp,
 )
 from creatorflow.runtime import Actor, ActorRef, Envelope, KeyedLru
+from creatorflow.telemetry.logging import bound
 
 log = logging.getLogger("creatorflow.inventory")
 
@@ -349,6 +350,10 @@ class SkuActor(Actor[InventoryMsg]):
     # ------------------------------------------------------------------ messages
 
     async def handle_batch(self, batch: list[Envelope[InventoryMsg]]) -> None:
+        with bound(sku=self.sku):
+            await self._handle(batch)
+
+    async def _handle(self, batch: list[Envelope[InventoryMsg]]) -> None:
         if self._stock is None or any(isinstance(env.msg, Repair) for env in batch):
             await self._load()
         stock = self._stock

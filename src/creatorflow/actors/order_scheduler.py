@@ -79,6 +79,7 @@ from creatorflow.runtime import (
     Reply,
     SystemMonotonicClock,
 )
+from creatorflow.telemetry.logging import bound
 
 log = logging.getLogger("creatorflow.orders")
 
@@ -280,7 +281,8 @@ class OrderScheduler(Actor[SchedulerMsg]):
         written: dict[str, BaseException | None] = {}
         for msg in latest.values():
             try:
-                planned = await self._plan_observe(msg)
+                with bound(order_id=msg.order.id, shop_id=msg.shop_id):
+                    planned = await self._plan_observe(msg)
             except (AdapterError, DomainError) as exc:
                 # Store unreadable now, or an order we cannot read: this order's askers get
                 # the error (order sync retries or parks it); the others go on.
@@ -742,6 +744,10 @@ class OrderScheduler(Actor[SchedulerMsg]):
             self._running.add(queued.item)
 
     async def _run_steps(self, order_id: str, level: PriorityLevel) -> None:
+        with bound(order_id=order_id):
+            await self._steps_of(order_id, level)
+
+    async def _steps_of(self, order_id: str, level: PriorityLevel) -> None:
         try:
             row = await self._orders.get_order(order_id)
             if row is None:

@@ -69,6 +69,7 @@ from creatorflow.runtime import (
     MonotonicClock,
     SystemMonotonicClock,
 )
+from creatorflow.telemetry.logging import bound
 
 log = logging.getLogger("creatorflow.orders")
 
@@ -233,6 +234,10 @@ class OrderSync(Actor[Process]):
         return record.shop_id, data.order_id, data.update_time
 
     async def _sync_chunk(self, shop_id: str, chunk: dict[str, list[InboxRecord]]) -> None:
+        with bound(shop_id=shop_id):
+            await self._sync_chunk_bound(shop_id, chunk)
+
+    async def _sync_chunk_bound(self, shop_id: str, chunk: dict[str, list[InboxRecord]]) -> None:
         records = [r for rs in chunk.values() for r in rs]
         try:
             try:
